@@ -109,4 +109,12 @@ var (
 	InvalidEncryptionAlgorithm         = def("InvalidEncryptionAlgorithmError", http.StatusBadRequest, "The encryption request you specified is not valid.")
 	NoSuchWebsiteConfiguration         = def("NoSuchWebsiteConfiguration", http.StatusNotFound, "The specified bucket does not have a website configuration.")
 	ReplicationUnavailable             = def("ServiceUnavailable", http.StatusServiceUnavailable, "No replica of this data is reachable now; retry later.")
+	// Codes the S3 API needs for requests that AWS answers with them.
+	AccessForbidden                      = def("AccessForbidden", http.StatusForbidden, "CORSResponse: This CORS request is not allowed. This is usually because the evaluation of Origin, request method / Access-Control-Request-Method or Access-Control-Request-Headers are not whitelisted by the resource's CORS spec.")
+	BadRequest                           = def("BadRequest", http.StatusBadRequest, "Bad Request.")
+	InvalidPartNumber                    = def("InvalidPartNumber", http.StatusRequestedRangeNotSatisfiable, "The requested partnumber is not satisfiable.")
+	IllegalLocationConstraint            = def("IllegalLocationConstraintException", http.StatusBadRequest, "The location constraint is incompatible for the region specific endpoint this request was sent to.")
+	ReplicationConfigurationNotFound     = def("ReplicationConfigurationNotFoundError", http.StatusNotFound, "The replication configuration was not found.")
+	OwnershipControlsNotFound            = def("OwnershipControlsNotFoundError", http.StatusNotFound, "The bucket ownership controls were not found.")
+	NoSuchPublicAccessBlockConfiguration = def("NoSuchPublicAccessBlockConfiguration", http.StatusNotFound, "The public access block configuration was not found.")
 )
