@@ -45,6 +45,8 @@ var (
 	ErrMetadataTooLarge      = s3err.MetadataTooLarge
 	ErrInvalidTag            = s3err.InvalidTag
 	ErrInvalidVersioningArgs = s3err.MalformedXML
+	ErrPreconditionFailed    = s3err.PreconditionFailed
+	ErrInvalidPartNumber     = s3err.InvalidPartNumber
 )
 
 // Versioning states of a bucket, as S3 names them ("" = never enabled).
