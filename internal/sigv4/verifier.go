@@ -1,0 +1,140 @@
+package sigv4
+
+import (
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/minicloud/minicloud/internal/s3err"
+)
+
+const (
+	signingAlgorithm = "AWS4-HMAC-SHA256"
+	amzDateLayout    = "20060102T150405Z"
+	scopeDateLayout  = "20060102"
+	// maxSkew is how far a request's own time may be from ours, as in AWS.
+	maxSkew = 15 * time.Minute
+	// maxPresignExpires is AWS's limit for X-Amz-Expires: one week.
+	maxPresignExpires = 7 * 24 * 60 * 60
+)
+
+// Verifier checks SigV4 signatures. Its fields are set once, before use; after that it is safe
+// for concurrent use and must not be copied (it holds a cache of signing keys).
+type Verifier struct {
+	// Region is the server's region. A credential scope naming another region is refused, as
+	// AWS does. Empty accepts any region (the scope's region still enters the signature).
+	Region string
+	// Secret returns the secret key of an access key; ok false means no such key.
+	Secret func(accessKey string) (secret string, ok bool)
+	// Now returns the current time; nil means time.Now.
+	Now func() time.Time
+
+	keys keyCache
+}
+
+// Result is what Verify learned about a request.
+type Result struct {
+	// AccessKey is the key that signed the request, "" for an anonymous request.
+	AccessKey string
+	// Body is the payload to read instead of r.Body: decoded and verified; a mismatch is an
+	// *s3err.Error returned by Read in place of io.EOF. Closing it closes r.Body.
+	Body io.ReadCloser
+	// Size is the decoded payload length, or -1 when unknown.
+	Size int64
+	// Checksum returns the verified x-amz-checksum-* the client sent (algorithm upper-case,
+	// base64 value), or ("", "") when there is none or Body has not returned io.EOF yet.
+	Checksum func() (algorithm, value string)
+}
+
+// Verify authenticates r. It does not read the body; the payload checks happen as Result.Body
+// is read.
+func (v *Verifier) Verify(r *http.Request) (Result, error) {
+	auth := r.Header.Values("Authorization")
+	presigned := hasPresignParams(r.URL.RawQuery)
+	switch {
+	case len(auth) > 1:
+		return Result{}, s3err.InvalidArgument.With("Only one Authorization header is allowed.")
+	case len(auth) == 1 && presigned:
+		return Result{}, s3err.InvalidArgument.With("Only one auth mechanism allowed; only the X-Amz-Algorithm query parameter, Signature query string parameter or the Authorization header should be specified.")
+	case len(auth) == 1:
+		return v.verifyHeader(r, auth[0])
+	case presigned:
+		return v.verifyPresigned(r)
+	case hasPresignV2Params(r.URL.RawQuery):
+		return Result{}, s3err.InvalidArgument.With("Signature Version 2 is not supported; sign requests with Signature Version 4.")
+	}
+	return anonymous(r)
+}
+
+// anonymous serves a request that carries no authentication. Its payload is still checked
+// against whatever digests it declares.
+func anonymous(r *http.Request) (Result, error) {
+	p, err := parsePayloadHash(r.Header.Get("X-Amz-Content-Sha256"), false)
+	if err != nil {
+		return Result{}, err
+	}
+	if p.mode == payloadStreamingSigned || p.mode == payloadStreamingSignedTrailer {
+		return Result{}, s3err.AccessDenied.With("A signed streaming payload needs a signed request.")
+	}
+	return newResult(r, "", p, nil)
+}
+
+func (v *Verifier) now() time.Time {
+	if v.Now != nil {
+		return v.Now()
+	}
+	return time.Now()
+}
+
+// secret looks the access key up; unknown keys get AWS's InvalidAccessKeyId.
+func (v *Verifier) secret(accessKey string) (string, error) {
+	if v.Secret != nil {
+		if s, ok := v.Secret(accessKey); ok {
+			return s, nil
+		}
+	}
+	return "", s3err.InvalidAccessKeyID
+}
+
+// hasPresignParams tells whether the raw query carries SigV4 query authentication. AWS's
+// parameter names are case-sensitive, so a plain substring test on the raw query suffices
+// before parsing.
+func hasPresignParams(rawQuery string) bool {
+	return strings.Contains(rawQuery, "X-Amz-Signature") || strings.Contains(rawQuery, "X-Amz-Credential") ||
+		strings.Contains(rawQuery, "X-Amz-Algorithm")
+}
+
+// hasPresignV2Params recognises a SigV2 presigned URL, so that it gets a clear refusal instead
+// of being served as anonymous.
+func hasPresignV2Params(rawQuery string) bool {
+	return strings.Contains(rawQuery, "AWSAccessKeyId=") && strings.Contains(rawQuery, "Signature=")
+}
+
+// checkSignedXAmz enforces AWS's rule that every x-amz-* header of a request is signed, so that
+// nobody can add one (an ACL, a copy source, a payload hash) to a signed request.
+func checkSignedXAmz(h http.Header, signedHeaders string, skip string) error {
+	var missing []string
+	for name := range h {
+		if len(name) < 6 || !strings.EqualFold(name[:6], "x-amz-") || strings.EqualFold(name, skip) {
+			continue
+		}
+		if !headerListHas(signedHeaders, name) {
+			missing = append(missing, strings.ToLower(name))
+		}
+	}
+	if len(missing) > 0 {
+		return s3err.AccessDenied.With("There were headers present in the request which were not signed: %s", strings.Join(missing, ", "))
+	}
+	return nil
+}
+
+// headerListHas tells whether the ;-separated list of lower-case names holds name.
+func headerListHas(list, name string) bool {
+	for h := range strings.SplitSeq(list, ";") {
+		if strings.EqualFold(h, name) {
+			return true
+		}
+	}
+	return false
+}
