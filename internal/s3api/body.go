@@ -31,4 +31,3 @@ func readBody(rq *request, limit int64) ([]byte, error) {
 	}
 	return b, nil
 }
-
