@@ -58,7 +58,7 @@ func Names() []string {
 // CheckArity returns a message-ready error when n arguments do not fit f.
 func (f *Func) CheckArity(n int) error {
 	switch {
-	case n < f.MinArgs && f.MinArgs == f.MaxArgs:
+	case n != f.MinArgs && f.MinArgs == f.MaxArgs:
 		return fmt.Errorf("%s takes %d argument(s), got %d", f.Name, f.MinArgs, n)
 	case n < f.MinArgs:
 		return fmt.Errorf("%s takes at least %d argument(s), got %d", f.Name, f.MinArgs, n)
