@@ -18,13 +18,17 @@ const epsilon = 0.1
 // martingale over them stays small (Ville's inequality bounds the chance it ever reaches λ by
 // 1/λ). The martingale is kept in log form with a floor at 1, so that it starts betting afresh
 // after quiet periods (a CUSUM-like restart), and it signals when it reaches λ = 1/(1 − c) for
-// confidence c. Score is 1 − 1/M. After a signal the history keeps only the values of the run that
-// caused it, so the detector learns the new regime instead of signalling it again and again.
+// confidence c. Score is 1 − 1/M.
+//
+// While the martingale is above 1 the values of the run are held out of the history: a new regime
+// must not become its own reference before it is judged. When the martingale falls back to 1 they
+// join the history; after a signal they become the whole history, so the detector learns the new
+// regime instead of signalling it again and again.
 type ChangePoint struct {
 	confidence float64
 	hist       *history
 	logM       float64
-	run        int // values since the martingale last stood at 1
+	run        []float64 // values since the martingale last stood at 1
 }
 
 // NewChangePoint returns a detector; confidence is a percentage such as 95 or 99.
@@ -38,7 +42,7 @@ func NewChangePoint(confidence float64, historySize int) (*ChangePoint, error) {
 	return &ChangePoint{confidence: confidence, hist: newHistory(historySize)}, nil
 }
 
-// Update scores x, then adds it to the history.
+// Update scores x, then adds it to the history or to the run under suspicion.
 func (d *ChangePoint) Update(x float64) Result {
 	if !finite(x) {
 		return Result{}
@@ -49,17 +53,19 @@ func (d *ChangePoint) Update(x float64) Result {
 	}
 	p := d.pValue(x)
 	d.logM = max(0, d.logM+math.Log(epsilon)+(epsilon-1)*math.Log(p))
-	if d.logM == 0 {
-		d.run = 0
-	} else {
-		d.run++
-	}
 	r := Result{Score: 1 - math.Exp(-d.logM)}
-	d.hist.push(x)
-	if d.logM >= -math.Log(1-d.confidence/100) {
+	d.run = append(d.run, x)
+	switch {
+	case d.logM >= -math.Log(1-d.confidence/100):
 		r.IsAnomaly = true
-		d.hist.keepLast(d.run)
-		d.logM, d.run = 0, 0
+		d.hist.reset(d.run)
+		d.logM, d.run = 0, d.run[:0]
+	case d.logM == 0 || len(d.run) >= d.hist.cap:
+		// The suspicion cleared (or has lasted a whole history): the run is ordinary data.
+		for _, v := range d.run {
+			d.hist.push(v)
+		}
+		d.run = d.run[:0]
 	}
 	return r
 }
@@ -95,7 +101,7 @@ type changePointState struct {
 	Capacity   int
 	History    []float64
 	LogM       float64
-	Run        int
+	Run        []float64
 }
 
 // Snapshot saves the configuration, history and martingale.
@@ -111,6 +117,9 @@ func (d *ChangePoint) Restore(data []byte) error {
 	}
 	if d.hist == nil {
 		d.hist = &history{}
+	}
+	if len(st.Run) > st.Capacity {
+		return fmt.Errorf("restore detector: run of %d values exceeds capacity %d", len(st.Run), st.Capacity)
 	}
 	d.confidence, d.logM, d.run = st.Confidence, st.LogM, st.Run
 	return d.hist.restore(st.Capacity, st.History)

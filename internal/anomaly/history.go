@@ -44,15 +44,6 @@ func (h *history) values() []float64 {
 	return append(out, h.ring[:h.start]...)
 }
 
-// keepLast drops all but the newest n values.
-func (h *history) keepLast(n int) {
-	vals := h.values()
-	if n < len(vals) {
-		vals = vals[len(vals)-n:]
-	}
-	h.reset(vals)
-}
-
 func (h *history) reset(vals []float64) {
 	h.ring, h.start, h.sorted = nil, 0, nil
 	for _, v := range vals {

@@ -73,12 +73,12 @@ func firstDiff(want, got string) string {
 }
 
 type scenario struct {
-	t     *testing.T
-	clk   *clock.Fake
-	cat   *Catalog
-	opts  Options
-	rule  *Rule
-	out   bytes.Buffer
+	t    *testing.T
+	clk  *clock.Fake
+	cat  *Catalog
+	opts Options
+	rule *Rule
+	out  bytes.Buffer
 }
 
 func runScenario(t *testing.T, src string) string {
@@ -174,11 +174,14 @@ func seconds(t time.Time) string {
 }
 
 func (s *scenario) setClock(secs string) {
-	f, err := strconv.ParseFloat(secs, 64)
-	if err != nil {
+	// Parse seconds and milliseconds apart: a float would turn .123 into .122999.
+	whole, frac, _ := strings.Cut(secs, ".")
+	sec, err1 := strconv.ParseInt(whole, 10, 64)
+	ms, err2 := strconv.ParseInt((frac + "000")[:3], 10, 64)
+	if err1 != nil || err2 != nil {
 		s.t.Fatalf("bad time %q", secs)
 	}
-	target := time.Unix(0, 0).Add(time.Duration(f * float64(time.Second))).UTC()
+	target := time.Unix(sec, ms*int64(time.Millisecond)).UTC()
 	if d := target.Sub(s.clk.Now()); d > 0 {
 		s.clk.Advance(d)
 	}

@@ -9,8 +9,8 @@ import (
 )
 
 // countWindow is COUNTWINDOW(size[, hop]). Without a hop (or hop = size) it is tumbling and keeps
-// only aggregate states; with a smaller hop it keeps the last size events and emits them every
-// hop events once it has size of them. Events that fail WHERE count but are not aggregated, so
+// only aggregate states; with a smaller hop it keeps the last size events and emits them at every
+// hop-th event once it has size of them. Events that fail WHERE count but are not aggregated, so
 // each window spans exactly size events, as eKuiper.
 type countWindow struct {
 	g         grouper
@@ -71,11 +71,10 @@ func (w *countWindow) addHopping(r rowRef, whereOK bool) ([]emission, error) {
 	if len(w.buf) > w.size {
 		w.buf = append(w.buf[:0], w.buf[len(w.buf)-w.size:]...)
 	}
-	w.since++
-	if w.since < w.hop || len(w.buf) < w.size {
+	w.since = (w.since + 1) % w.hop
+	if w.since != 0 || len(w.buf) < w.size {
 		return nil, nil
 	}
-	w.since = 0
 	gs := newGroupSet()
 	for _, e := range w.buf {
 		if e.ok {

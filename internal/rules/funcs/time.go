@@ -177,7 +177,12 @@ func FormatJava(t time.Time, pattern string) string {
 	var b strings.Builder
 	for i := 0; i < len(pattern); {
 		if tok, ok := javaTokenAt(pattern[i:]); ok {
-			b.WriteString(t.Format(tok.goLayout))
+			out := t.Format(tok.goLayout)
+			// eKuiper writes ssSSS for "05.000"; Java writes ss.SSS. Take both to mean the latter.
+			if tok.java[0] == 'S' && i > 0 && pattern[i-1] == '.' {
+				out = out[1:]
+			}
+			b.WriteString(out)
 			i += len(tok.java)
 			continue
 		}
