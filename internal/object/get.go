@@ -81,7 +81,14 @@ func (s *Store) openRecord(rec *record, offset, length int64) (*objReader, error
 	if idx < 0 {
 		idx = 0
 	}
-	return &objReader{s: s, chunks: rec.Chunks, starts: starts, next: idx, pos: offset, remain: length}, nil
+	r := &objReader{s: s, chunks: rec.Chunks, starts: starts, next: idx, pos: offset, remain: length}
+	// Load the first chunk now, so that a corrupt or missing one fails the request with an error
+	// status instead of a response cut short after its headers went out.
+	if err := r.load(); err != nil && err != io.EOF {
+		r.Close()
+		return nil, err
+	}
+	return r, nil
 }
 
 // objReader streams a byte range of a version, verifying each chunk before handing out its bytes.
@@ -172,4 +179,24 @@ func (r *objReader) Close() error {
 	}
 	r.cur = nil
 	return nil
+}
+
+// ObjectParts lists the parts of a version (sizes only: a completed upload keeps no per-part
+// ETags), for GET/HEAD ?partNumber=N. A single-PUT object has one part.
+func (s *Store) ObjectParts(ctx context.Context, bucket, key, versionID string) ([]PartInfo, error) {
+	rec, info, err := s.lookup(bucket, key, versionID)
+	if err != nil {
+		return nil, err
+	}
+	ends := rec.PartEnds
+	if len(ends) == 0 {
+		ends = []int64{rec.Size}
+	}
+	parts := make([]PartInfo, len(ends))
+	start := int64(0)
+	for i, e := range ends {
+		parts[i] = PartInfo{Number: i + 1, Size: e - start, LastModified: info.LastModified}
+		start = e
+	}
+	return parts, nil
 }

@@ -1,0 +1,5 @@
+package cli
+
+import "github.com/minicloud/minicloud/internal/node"
+
+func versionString() string { return node.Version }

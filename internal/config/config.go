@@ -1,0 +1,117 @@
+// Package config is the one place where minicloud's settings are read: command-line flags, each
+// also settable as MINICLOUD_<NAME> in the environment, with safe defaults. It validates; it does
+// not start anything.
+package config
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"strings"
+
+	"github.com/spf13/pflag"
+)
+
+// Serve is the configuration of `minicloud serve`.
+type Serve struct {
+	Data     string // data directory
+	S3       string // S3 API (and admin API) listen address
+	Region   string // region reported to S3 clients and expected in signatures
+	Domain   string // base domain for virtual-hosted-style bucket addressing ("" = path style only)
+	MQTT     string // MQTT listen address ("" = off)
+	Mesh     string // node-to-node listen address ("" = single node)
+	Site     string // site this node belongs to
+	Join     string // comma-separated mesh addresses of existing nodes
+	Console  string // web console listen address ("" = off)
+	LogLevel string // debug, info, warn, error
+
+	// From the environment only: secrets never go on a command line, where ps shows them.
+	RootAccessKey string // MINICLOUD_ROOT_ACCESS_KEY
+	RootSecretKey string // MINICLOUD_ROOT_SECRET_KEY
+	MeshSecret    string // MINICLOUD_MESH_SECRET
+}
+
+// DefaultServe returns the embedded defaults: a node anyone can start with no settings at all.
+func DefaultServe() Serve {
+	return Serve{
+		Data:     "./minicloud-data",
+		S3:       ":9000",
+		Region:   "us-east-1",
+		Site:     "default",
+		LogLevel: "info",
+	}
+}
+
+// BindServe declares serve's flags on fs, writing into c.
+func BindServe(fs *pflag.FlagSet, c *Serve) {
+	fs.StringVar(&c.Data, "data", c.Data, "directory that holds this node's data `DIR`")
+	fs.StringVar(&c.S3, "s3", c.S3, "listen `ADDR` of the S3 and admin API")
+	fs.StringVar(&c.Region, "region", c.Region, "region reported to S3 clients")
+	fs.StringVar(&c.Domain, "domain", c.Domain, "base `DOMAIN` for virtual-hosted-style buckets (bucket.DOMAIN)")
+	fs.StringVar(&c.MQTT, "mqtt", c.MQTT, "listen `ADDR` of the MQTT broker (empty: off)")
+	fs.StringVar(&c.Mesh, "mesh", c.Mesh, "listen `ADDR` for other nodes of the mesh (empty: single node)")
+	fs.StringVar(&c.Site, "site", c.Site, "`NAME` of the site this node belongs to")
+	fs.StringVar(&c.Join, "join", c.Join, "mesh `HOST:PORT[,HOST:PORT]` of any existing node to join")
+	fs.StringVar(&c.Console, "console", c.Console, "listen `ADDR` of the web console (empty: off)")
+	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "log level: debug, info, warn or error")
+}
+
+// FromEnv fills every flag the user did not set from MINICLOUD_<NAME> (dashes as underscores),
+// then reads the secrets that only come from the environment.
+func FromEnv(fs *pflag.FlagSet, c *Serve, getenv func(string) string) error {
+	var err error
+	fs.VisitAll(func(f *pflag.Flag) {
+		if f.Changed || err != nil {
+			return
+		}
+		if v := getenv(EnvName(f.Name)); v != "" {
+			if serr := fs.Set(f.Name, v); serr != nil {
+				err = fmt.Errorf("%s=%q: %w", EnvName(f.Name), v, serr)
+			}
+		}
+	})
+	c.RootAccessKey = getenv("MINICLOUD_ROOT_ACCESS_KEY")
+	c.RootSecretKey = getenv("MINICLOUD_ROOT_SECRET_KEY")
+	c.MeshSecret = getenv("MINICLOUD_MESH_SECRET")
+	return err
+}
+
+// EnvName is the environment variable that sets flag name.
+func EnvName(flag string) string {
+	return "MINICLOUD_" + strings.ToUpper(strings.ReplaceAll(flag, "-", "_"))
+}
+
+// Validate checks the configuration and says how to fix what is wrong.
+func (c *Serve) Validate() error {
+	if c.Data == "" {
+		return fmt.Errorf("--data must name a directory")
+	}
+	for name, addr := range map[string]string{"--s3": c.S3, "--mqtt": c.MQTT, "--mesh": c.Mesh, "--console": c.Console} {
+		if addr == "" {
+			if name == "--s3" {
+				return fmt.Errorf("--s3 must be a listen address such as :9000")
+			}
+			continue
+		}
+		if _, _, err := net.SplitHostPort(addr); err != nil {
+			return fmt.Errorf("%s %q is not HOST:PORT or :PORT: %w", name, addr, err)
+		}
+	}
+	if (c.RootAccessKey == "") != (c.RootSecretKey == "") {
+		return fmt.Errorf("set both MINICLOUD_ROOT_ACCESS_KEY and MINICLOUD_ROOT_SECRET_KEY, or neither (a random root key is then generated)")
+	}
+	if c.RootAccessKey != "" && len(c.RootSecretKey) < 8 {
+		return fmt.Errorf("MINICLOUD_ROOT_SECRET_KEY must be at least 8 characters")
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		return fmt.Errorf("--log-level %q: use debug, info, warn or error", c.LogLevel)
+	}
+	if c.Join != "" && c.Mesh == "" {
+		return fmt.Errorf("--join needs --mesh ADDR: the address this node listens on for other nodes")
+	}
+	return nil
+}
+
+var _ = os.Getenv

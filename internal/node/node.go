@@ -1,0 +1,171 @@
+// Package node is minicloud's composition root: it builds a node's subsystems from a
+// configuration, runs them, and closes them in order. It holds no logic of its own beyond wiring.
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/minicloud/minicloud/internal/admin"
+	"github.com/minicloud/minicloud/internal/config"
+	"github.com/minicloud/minicloud/internal/iam"
+	"github.com/minicloud/minicloud/internal/metastore"
+	"github.com/minicloud/minicloud/internal/object"
+	"github.com/minicloud/minicloud/internal/s3api"
+	"github.com/minicloud/minicloud/internal/sigv4"
+)
+
+// Version is the build's version string.
+var Version = "0.1.0-dev"
+
+// Node is one running minicloud process.
+type Node struct {
+	cfg     config.Serve
+	log     *slog.Logger
+	id      string
+	started time.Time
+	meta    *metastore.DB
+	objects *object.Store
+	keys    *iam.Store
+	reg     *prometheus.Registry
+	s3      *http.Server
+	s3ln    net.Listener
+}
+
+// New opens the node's storage and builds its servers; out receives first-start messages.
+func New(cfg config.Serve, log *slog.Logger, out io.Writer) (*Node, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(cfg.Data, 0o700); err != nil {
+		return nil, fmt.Errorf("create data dir: %w", err)
+	}
+	id, err := nodeID(cfg.Data)
+	if err != nil {
+		return nil, err
+	}
+	ak, sk, err := rootCredentials(cfg.Data, cfg.RootAccessKey, cfg.RootSecretKey, out)
+	if err != nil {
+		return nil, err
+	}
+	n := &Node{cfg: cfg, log: log.With("node", id), id: id, started: time.Now(), reg: prometheus.NewRegistry()}
+	n.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if n.meta, err = metastore.Open(cfg.Data+"/meta", metastore.Options{}, n.log.With("component", "metastore")); err != nil {
+		return nil, err
+	}
+	if n.keys, err = iam.Open(n.meta, ak, sk); err != nil {
+		n.meta.Close()
+		return nil, err
+	}
+	if n.objects, err = object.Open(cfg.Data, object.Options{NodeID: id, DB: n.meta, Logger: n.log}); err != nil {
+		n.meta.Close()
+		return nil, err
+	}
+	n.registerStoreMetrics()
+	verifier := &sigv4.Verifier{Region: cfg.Region, Secret: n.keys.Secret}
+	s3h := s3api.New(s3api.Options{
+		Store: n.objects, Auth: n.keys, Verifier: verifier, Region: cfg.Region, Domain: cfg.Domain,
+		Logger: n.log.With("component", "s3api"), Registry: n.reg,
+	})
+	adm := admin.New(admin.Options{
+		Verifier: verifier, Keys: n.keys, Buckets: n.objects, Status: n.status,
+		Metrics: promhttp.HandlerFor(n.reg, promhttp.HandlerOpts{}), Logger: n.log.With("component", "admin"),
+	})
+	mux := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, admin.Prefix) {
+			adm.ServeHTTP(w, r)
+			return
+		}
+		s3h.ServeHTTP(w, r)
+	})
+	n.s3 = &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: 30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(n.log.Handler(), slog.LevelDebug),
+	}
+	if n.s3ln, err = net.Listen("tcp", cfg.S3); err != nil {
+		n.Close()
+		return nil, fmt.Errorf("listen on --s3 %s: %w", cfg.S3, err)
+	}
+	return n, nil
+}
+
+func (n *Node) registerStoreMetrics() {
+	n.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "minicloud_corrupt_reads_total",
+		Help: "Stored data found not to match its checksum when read.",
+	}, func() float64 { return float64(n.objects.Corruptions()) }))
+}
+
+// Run serves until ctx is cancelled, then shuts down gracefully.
+func (n *Node) Run(ctx context.Context) error {
+	n.log.Info("minicloud serving", "s3", n.s3ln.Addr().String(), "data", n.cfg.Data, "region", n.cfg.Region, "version", Version)
+	errc := make(chan error, 1)
+	go func() { errc <- n.s3.Serve(n.s3ln) }()
+	select {
+	case <-ctx.Done():
+	case err := <-errc:
+		if !errors.Is(err, http.ErrServerClosed) {
+			n.Close()
+			return fmt.Errorf("s3 server: %w", err)
+		}
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := n.s3.Shutdown(sctx); err != nil {
+		n.log.Warn("shutdown: requests still running were cut", "err", err)
+	}
+	return n.Close()
+}
+
+// Close releases everything in reverse order of opening.
+func (n *Node) Close() error {
+	var errs []error
+	if n.objects != nil {
+		errs = append(errs, n.objects.Close())
+		n.objects = nil
+	}
+	if n.meta != nil {
+		errs = append(errs, n.meta.Close())
+		n.meta = nil
+	}
+	return errors.Join(errs...)
+}
+
+// Status is what `minicloud status` shows.
+type Status struct {
+	Node     string    `json:"node"`
+	Version  string    `json:"version"`
+	Site     string    `json:"site"`
+	S3       string    `json:"s3"`
+	Started  time.Time `json:"started"`
+	Uptime   string    `json:"uptime"`
+	Buckets  int       `json:"buckets"`
+	DataDir  string    `json:"dataDir"`
+	Corrupt  uint64    `json:"corruptReads"`
+	Nodes    []string  `json:"nodes"`
+	Replicas int       `json:"replicationFactor"`
+}
+
+func (n *Node) status(ctx context.Context) any {
+	bs, _ := n.objects.ListBuckets(ctx)
+	return Status{
+		Node: n.id, Version: Version, Site: n.cfg.Site, S3: n.s3ln.Addr().String(), Started: n.started,
+		Uptime: time.Since(n.started).Round(time.Second).String(), Buckets: len(bs), DataDir: n.cfg.Data,
+		Corrupt: n.objects.Corruptions(), Nodes: []string{n.id}, Replicas: 1,
+	}
+}
