@@ -127,19 +127,34 @@ func (r *Rule) Process(ev Event) ([]Row, error) {
 	r.stats.In++
 	now := r.clock.Now()
 	var out []Row
-	var errs []error
+	var closeErr error
 	if r.win != nil && !r.eventTime {
 		ems, err := r.win.advance(now)
 		rows, emitErr := r.emitAll(ems, now)
-		out, errs = rows, append(errs, err, emitErr)
+		out, closeErr = rows, joinErr(err, emitErr)
 	}
 	rows, err := r.process(ev, now)
 	if err != nil {
 		r.fail(err)
 	}
-	out = append(out, rows...)
+	if out == nil {
+		out = rows
+	} else {
+		out = append(out, rows...)
+	}
 	r.stats.Out += int64(len(out))
-	return out, errors.Join(append(errs, err)...)
+	return out, joinErr(closeErr, err)
+}
+
+// joinErr is errors.Join without its allocation when there is nothing to join, the hot path.
+func joinErr(a, b error) error {
+	if a == nil {
+		return b
+	}
+	if b == nil {
+		return a
+	}
+	return errors.Join(a, b)
 }
 
 func (r *Rule) fail(err error) {
@@ -248,6 +263,9 @@ func (r *Rule) windowed(c *evalCtx, now time.Time) ([]Row, error) {
 // emitAll turns closed windows into rows: per group, the select list and HAVING; per window,
 // ORDER BY and LIMIT. A group that fails is counted and skipped.
 func (r *Rule) emitAll(ems []emission, now time.Time) ([]Row, error) {
+	if len(ems) == 0 {
+		return nil, nil
+	}
 	var out []Row
 	var errs []error
 	for _, em := range ems {
