@@ -55,7 +55,7 @@ func checkHistory(n int) error {
 // value for nothing.
 const (
 	minHistory = 8
-	maxHistory = 100000
+	maxHistory = 10000
 )
 
 func marshal(v any) ([]byte, error) {

@@ -109,21 +109,32 @@ func (r *Rule) NextDeadline() (time.Time, bool) {
 
 // Advance closes the processing-time windows that end at or before now and returns their rows.
 // Errors of single groups are counted and returned joined; the other rows are still returned.
-func (r *Rule) Advance(now time.Time) ([]Row, error) {
+func (r *Rule) Advance(now time.Time) (rows []Row, err error) {
+	defer r.recoverInto(&err)
 	if r.win == nil || r.eventTime {
 		return nil, nil
 	}
 	ems, err := r.win.advance(now)
 	rows, emitErr := r.emitAll(ems, now)
-	err = errors.Join(err, emitErr)
+	err = joinErr(err, emitErr)
 	r.stats.Out += int64(len(rows))
 	return rows, err
+}
+
+func (r *Rule) recoverInto(err *error) {
+	if p := recover(); p != nil {
+		*err = fmt.Errorf("rule %s: internal error: %v", r.id, p)
+		r.fail(*err)
+	}
 }
 
 // Process feeds one event. It first closes the processing-time windows that ended before the
 // event arrived, so rows come out in time order. An event that fails to evaluate is counted and
 // its error returned; rows from windows it closed are still returned.
-func (r *Rule) Process(ev Event) ([]Row, error) {
+func (r *Rule) Process(ev Event) (rows []Row, err error) {
+	// A bug in one rule must not take down the node and every other rule with it: turn a panic
+	// into this event's error.
+	defer r.recoverInto(&err)
 	r.stats.In++
 	now := r.clock.Now()
 	var out []Row
@@ -133,7 +144,7 @@ func (r *Rule) Process(ev Event) ([]Row, error) {
 		rows, emitErr := r.emitAll(ems, now)
 		out, closeErr = rows, joinErr(err, emitErr)
 	}
-	rows, err := r.process(ev, now)
+	rows, err = r.process(ev, now)
 	if err != nil {
 		r.fail(err)
 	}

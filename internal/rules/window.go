@@ -22,6 +22,8 @@ type window interface {
 	load(json.RawMessage) error
 }
 
+const maxHopsPerWindow = 1000
+
 var unitDurations = map[string]time.Duration{
 	"MS": time.Millisecond, "SS": time.Second, "MI": time.Minute, "HH": time.Hour, "DD": 24 * time.Hour,
 }
@@ -42,6 +44,10 @@ func newWindow(w *sql.Window, g grouper) (window, error) {
 	case sql.Hopping:
 		if w.Args[1] > w.Args[0] {
 			return nil, &sql.Error{Pos: w.Pos, Msg: "HOPPINGWINDOW: the hop must not exceed the window length"}
+		}
+		// Each event joins length/hop windows; bound it so one event cannot stall the rule.
+		if w.Args[0]/w.Args[1] > maxHopsPerWindow {
+			return nil, &sql.Error{Pos: w.Pos, Msg: fmt.Sprintf("HOPPINGWINDOW: the length may be at most %d hops", maxHopsPerWindow)}
 		}
 		return newTimeWindow(g, d(0), d(1)), nil
 	case sql.Sliding:
