@@ -12,7 +12,8 @@ func TestFormatJava(t *testing.T) {
 		"yyyy/M/d h:mm a":        "2024/3/1 3:04 PM",
 		"HH:mm:ssSSS":            "15:04:05.123",
 		"HH:mm:ss.SSS":           "15:04:05.123",
-		"EEEE, MMMM d 'at' HH 1": "Friday, March 1 'at' 15 1",
+		"EEEE, MMMM d 'at' HH 1": "Friday, March 1 at 15 1",
+		"HH 'o''clock' ''":       "15 o'clock '",
 		"YY XXX":                 "24 Z",
 	}
 	for pattern, want := range cases {

@@ -172,10 +172,14 @@ var javaTokens = []struct{ java, goLayout string }{
 
 // FormatJava formats t with a pattern such as "YYYY-MM-dd HH:mm:ss". Each pattern letter run is
 // formatted on its own and other text is copied as is, so that digits or letters in the literal
-// text are never taken for Go layout elements.
+// text are never taken for Go layout elements. Text in single quotes is literal, as in Java.
 func FormatJava(t time.Time, pattern string) string {
 	var b strings.Builder
 	for i := 0; i < len(pattern); {
+		if pattern[i] == '\'' {
+			i += quoted(&b, pattern[i:])
+			continue
+		}
 		if tok, ok := javaTokenAt(pattern[i:]); ok {
 			out := t.Format(tok.goLayout)
 			// eKuiper writes ssSSS for "05.000"; Java writes ss.SSS. Take both to mean the latter.
@@ -190,6 +194,27 @@ func FormatJava(t time.Time, pattern string) string {
 		i++
 	}
 	return b.String()
+}
+
+// quoted copies Java's quoted literal text ('at', with ” for a quote) and returns its length.
+func quoted(b *strings.Builder, s string) int {
+	if strings.HasPrefix(s, "''") {
+		b.WriteByte('\'')
+		return 2
+	}
+	for i := 1; i < len(s); i++ {
+		if s[i] != '\'' {
+			b.WriteByte(s[i])
+			continue
+		}
+		if i+1 < len(s) && s[i+1] == '\'' {
+			b.WriteByte('\'')
+			i++
+			continue
+		}
+		return i + 1
+	}
+	return len(s)
 }
 
 func javaTokenAt(s string) (struct{ java, goLayout string }, bool) {
