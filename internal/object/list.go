@@ -93,11 +93,18 @@ func (s *Store) ListObjects(ctx context.Context, bucket string, opts ListOptions
 		if err != nil {
 			return ListResult{}, err
 		}
-		if cp := w.commonPrefix(key); cp != "" {
-			if opts.Marker != "" && cp <= opts.Marker {
-				ok = w.skipPrefix(cp)
-				continue
-			}
+		r, err := decodeHeader(val, ver)
+		if err != nil {
+			return ListResult{}, err
+		}
+		cp := w.commonPrefix(key)
+		switch {
+		case cp != "" && opts.Marker != "" && cp <= opts.Marker:
+			ok = w.skipPrefix(cp)
+			continue
+		case cp != "" && (r.Del || r.Tomb):
+			// A deleted key does not make its prefix appear; look at the next key.
+		case cp != "":
 			if count == limit {
 				res.IsTruncated = true
 				break
@@ -107,12 +114,7 @@ func (s *Store) ListObjects(ctx context.Context, bucket string, opts ListOptions
 			count++
 			ok = w.skipPrefix(cp)
 			continue
-		}
-		r, err := decodeHeader(val, ver)
-		if err != nil {
-			return ListResult{}, err
-		}
-		if !r.Del && !r.Tomb {
+		case !r.Del && !r.Tomb:
 			if count == limit {
 				res.IsTruncated = true
 				break
@@ -120,6 +122,9 @@ func (s *Store) ListObjects(ctx context.Context, bucket string, opts ListOptions
 			res.Objects = append(res.Objects, r.info(bucket, key, true))
 			res.NextMarker = key
 			count++
+		}
+		if res.IsTruncated {
+			break
 		}
 		ok = w.seekNextKey(key)
 	}
@@ -174,9 +179,17 @@ func (s *Store) ListObjectVersions(ctx context.Context, bucket string, opts Vers
 		if err != nil {
 			return VersionListResult{}, err
 		}
+		r, err := decodeHeader(val, ver)
+		if err != nil {
+			return VersionListResult{}, err
+		}
 		if cp := w.commonPrefix(key); cp != "" {
 			if opts.KeyMarker != "" && cp <= opts.KeyMarker {
 				ok = w.skipPrefix(cp)
+				continue
+			}
+			if r.Tomb {
+				ok = w.it.Next()
 				continue
 			}
 			if count == limit {
@@ -188,10 +201,6 @@ func (s *Store) ListObjectVersions(ctx context.Context, bucket string, opts Vers
 			count++
 			ok = w.skipPrefix(cp)
 			continue
-		}
-		r, err := decodeHeader(val, ver)
-		if err != nil {
-			return VersionListResult{}, err
 		}
 		latest := key != lastKey
 		lastKey = key

@@ -145,11 +145,12 @@ func TestListPaging(t *testing.T) {
 	s, _ := openTest(t)
 	ctx := context.Background()
 	s.CreateBucket(ctx, "lbk", "")
-	keys := []string{"a", "b/1", "b/2", "c", "d/x/1", "e"}
+	keys := []string{"a", "b/1", "b/2", "c", "d/x/1", "e", "f/gone"}
 	for _, k := range keys {
 		s.PutObject(ctx, "lbk", k, bytes.NewReader(nil), 0, PutOptions{})
 	}
 	s.DeleteObject(ctx, "lbk", "c", "")
+	s.DeleteObject(ctx, "lbk", "f/gone", "") // a prefix holding only deleted keys is not listed
 	var got []string
 	marker := ""
 	for i := 0; i < 10; i++ {
