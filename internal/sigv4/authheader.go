@@ -89,24 +89,25 @@ func checkSignedHeaders(list string, f authForm) error {
 // requestTime returns the request's own time from X-Amz-Date, or from Date when X-Amz-Date is
 // absent, as the ISO 8601 basic form that enters the string to sign.
 func requestTime(h http.Header) (time.Time, string, error) {
-	missing := s3err.AccessDenied.With("AWS authentication requires a valid Date or x-amz-date header")
 	if d := h.Get("X-Amz-Date"); d != "" {
 		t, err := time.Parse(amzDateLayout, d)
 		if err != nil {
-			return time.Time{}, "", missing
+			return time.Time{}, "", errNoDate
 		}
 		return t, d, nil
 	}
 	if d := h.Get("Date"); d != "" {
 		t, err := http.ParseTime(d)
 		if err != nil {
-			return time.Time{}, "", missing
+			return time.Time{}, "", errNoDate
 		}
 		t = t.UTC()
 		return t, t.Format(amzDateLayout), nil
 	}
-	return time.Time{}, "", missing
+	return time.Time{}, "", errNoDate
 }
+
+var errNoDate = s3err.AccessDenied.With("AWS authentication requires a valid Date or x-amz-date header")
 
 // verifyHeader authenticates a request signed in its Authorization header. The order of the
 // checks follows AWS: shape, time, scope, key, skew, then the signature itself.

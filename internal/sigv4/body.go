@@ -27,6 +27,8 @@ type bodyReader struct {
 	err          error     // sticky: io.EOF after success, else the failure
 	gotAlg       checksumAlg
 	gotValue     string
+	shaSum       [32]byte // scratch space for the sums: arrays in the (heap) struct
+	sum          digest   // cost no allocation when a hash.Hash appends to them
 }
 
 func (b *bodyReader) init() {
@@ -98,16 +100,13 @@ func (b *bodyReader) finish() error {
 	if b.size >= 0 && b.n != b.size {
 		return s3err.IncompleteBody.With("The payload has %d bytes; %d were declared.", b.n, b.size)
 	}
-	var shaSum [32]byte
 	if b.sha != nil {
-		b.sha.Sum(shaSum[:0])
-		if b.checkSHA256 && shaSum != b.wantSHA256 {
+		if b.sha.Sum(b.shaSum[:0]); b.checkSHA256 && b.shaSum != b.wantSHA256 {
 			return s3err.XAmzContentSHA256Mismatch
 		}
 	}
 	if b.md5 != nil {
-		var sum [md5.Size]byte
-		if b.md5.Sum(sum[:0]); sum != b.digests.wantMD5 {
+		if b.md5.Sum(b.sum.b[:0]); [md5.Size]byte(b.sum.b[:md5.Size]) != b.digests.wantMD5 {
 			return s3err.BadDigest.With("The Content-MD5 you specified did not match what we received.")
 		}
 	}
@@ -122,13 +121,14 @@ func (b *bodyReader) finish() error {
 			return s3err.InvalidRequest.With("Value for %s trailing header is invalid.", alg.header())
 		}
 	}
-	var got digest
+	got := &b.sum
+	*got = digest{}
 	if b.ck == b.sha {
-		got.n = copy(got.b[:], shaSum[:])
+		got.n = copy(got.b[:], b.shaSum[:])
 	} else {
 		got.n = len(b.ck.Sum(got.b[:0]))
 	}
-	if got != want {
+	if *got != want {
 		return s3err.BadDigest.With("The %s you specified did not match the calculated checksum.", alg.header())
 	}
 	b.gotAlg, b.gotValue = alg, base64.StdEncoding.EncodeToString(got.bytes())

@@ -7,7 +7,6 @@ import (
 	"encoding/base64"
 	"hash"
 	"hash/crc32"
-	"hash/crc64"
 	"net/http"
 	"strings"
 
@@ -45,11 +44,6 @@ func (a checksumAlg) header() string { return checksumAlgs[a].header }
 func (a checksumAlg) size() int      { return checksumAlgs[a].size }
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
-
-// crc64NVME is CRC-64/NVME: the reflected form of polynomial 0xAD93D23594C93659, which is the
-// form hash/crc64 takes, with crc64's all-ones initial value and final xor. Its check value is
-// verified in the tests.
-var crc64NVME = crc64.MakeTable(0x9a6c9329ac4bc9b5)
 
 func (a checksumAlg) newHash() hash.Hash {
 	switch a {
@@ -163,5 +157,3 @@ func parseDigests(h http.Header, trailers bool) (digests, error) {
 }
 
 var multipleChecksums = s3err.InvalidRequest.With("Expecting a single x-amz-checksum- header. Multiple checksum Types are not allowed.")
-
-func newCRC64NVME() hash.Hash { return crc64.New(crc64NVME) }

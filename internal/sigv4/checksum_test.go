@@ -16,11 +16,13 @@ func TestCRC64NVMECheckValue(t *testing.T) {
 	if got := crc64.Checksum([]byte("123456789"), crc64NVME); got != 0xae8b14860a799888 {
 		t.Fatalf("crc64nvme check value %#x", got)
 	}
-	for _, n := range []int{0, 1, 63, 64, 2047, 2048, 100000} {
+	for _, n := range []int{0, 1, 7, 8, 9, 63, 64, 2047, 2048, 100000} {
 		d := testData(n)
 		h := newCRC64NVME()
-		h.Write(d)
-		if got, want := h.(interface{ Sum64() uint64 }).Sum64(), crc64nvme.Checksum(d); got != want {
+		h.Write(d[:n/3]) // in two writes: the state must carry over
+		h.Write(d[n/3:])
+		want := crc64nvme.Checksum(d)
+		if got := h.Sum64(); got != want || got != crc64.Checksum(d, crc64NVME) {
 			t.Fatalf("%d bytes: %#x, minio's crc64nvme %#x", n, got, want)
 		}
 	}

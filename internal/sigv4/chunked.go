@@ -45,6 +45,7 @@ type chunkedReader struct {
 	trailers    bool          // a trailer section may follow the last chunk
 	trailer     checksumAlg   // the trailer named by x-amz-trailer, if any
 	err         error         // sticky
+	sum         [32]byte      // scratch for hash sums, so that computing one does not allocate
 
 	trailerValue string // the value of the trailer, once read
 }
@@ -144,10 +145,7 @@ func (c *chunkedReader) parseChunkHeader(line []byte) (int64, error) {
 		return size, nil
 	}
 	sig, ok := bytes.CutPrefix(ext, []byte("chunk-signature="))
-	if !hasExt || !ok || len(sig) != 64 {
-		return 0, s3err.SignatureDoesNotMatch.With("An aws-chunked chunk has no valid chunk-signature.")
-	}
-	if !decodeSignature(string(sig), &c.wantSig) {
+	if !hasExt || !ok || !decodeSignature(sig, &c.wantSig) {
 		return 0, s3err.SignatureDoesNotMatch.With("An aws-chunked chunk has no valid chunk-signature.")
 	}
 	return size, nil
@@ -157,12 +155,14 @@ var malformedChunk = s3err.InvalidRequest.With("Malformed aws-chunked chunk head
 
 // endChunk consumes the CRLF after a chunk's data and checks the chunk's signature.
 func (c *chunkedReader) endChunk() error {
-	var crlf [2]byte
-	if _, err := io.ReadFull(c.br, crlf[:]); err != nil {
-		return eofIsIncomplete(err)
-	}
-	if crlf != [2]byte{'\r', '\n'} {
-		return s3err.InvalidRequest.With("An aws-chunked chunk is not followed by CRLF.")
+	for _, want := range [2]byte{'\r', '\n'} {
+		b, err := c.br.ReadByte()
+		if err != nil {
+			return eofIsIncomplete(err)
+		}
+		if b != want {
+			return s3err.InvalidRequest.With("An aws-chunked chunk is not followed by CRLF.")
+		}
 	}
 	return c.checkChunkSignature()
 }
@@ -171,8 +171,7 @@ func (c *chunkedReader) checkChunkSignature() error {
 	if c.signer == nil {
 		return nil
 	}
-	var sum [32]byte
-	if !c.signer.verifyChunk(c.chunkHash.Sum(sum[:0]), &c.wantSig) {
+	if !c.signer.verifyChunk(c.chunkHash.Sum(c.sum[:0]), &c.wantSig) {
 		return s3err.SignatureDoesNotMatch.With("The signature of an aws-chunked chunk does not match.")
 	}
 	return nil
@@ -285,8 +284,7 @@ func (c *chunkedReader) readTrailers() error {
 		}
 	}
 	if signed {
-		var sum [32]byte
-		if !c.signer.verifyTrailer(th.Sum(sum[:0]), &sig) {
+		if !c.signer.verifyTrailer(th.Sum(c.sum[:0]), &sig) {
 			return s3err.SignatureDoesNotMatch.With("The aws-chunked trailer signature does not match.")
 		}
 	}

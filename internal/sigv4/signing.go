@@ -80,13 +80,20 @@ func signatureMatches(key *[32]byte, amzDate, scope string, canonical, want *[32
 	return hmac.Equal(got[:], want[:])
 }
 
-// decodeSignature parses a signature: exactly 64 hex digits, any case.
-func decodeSignature(s string, out *[32]byte) bool {
+// decodeSignature parses a signature: exactly 64 hex digits, any case. It decodes by hand
+// because hex.Decode would need the string copied to a []byte, an allocation per chunk.
+func decodeSignature[T string | []byte](s T, out *[32]byte) bool {
 	if len(s) != 64 {
 		return false
 	}
-	_, err := hex.Decode(out[:], []byte(s))
-	return err == nil
+	for i := range out {
+		hi, lo := s[2*i], s[2*i+1]
+		if !ishex(hi) || !ishex(lo) {
+			return false
+		}
+		out[i] = unhex(hi)<<4 | unhex(lo)
+	}
+	return true
 }
 
 // emptySHA256 is hex(sha256("")), which stands for the (absent) chunk headers in a chunk's
@@ -100,6 +107,7 @@ type chunkSigner struct {
 	date  string
 	scope string
 	prev  [32]byte
+	got   [32]byte // scratch, in the struct so that Sum does not allocate
 	buf   []byte
 }
 
@@ -135,11 +143,10 @@ func (s *chunkSigner) verify(algorithm, extra string, sum []byte, want *[32]byte
 	s.buf = b
 	s.mac.Reset()
 	s.mac.Write(b)
-	var got [32]byte
-	s.mac.Sum(got[:0])
-	if !hmac.Equal(got[:], want[:]) {
+	s.mac.Sum(s.got[:0])
+	if !hmac.Equal(s.got[:], want[:]) {
 		return false
 	}
-	s.prev = got
+	s.prev = s.got
 	return true
 }

@@ -70,7 +70,13 @@ func (v *Verifier) Verify(r *http.Request) (Result, error) {
 // anonymous serves a request that carries no authentication. Its payload is still checked
 // against whatever digests it declares.
 func anonymous(r *http.Request) (Result, error) {
-	p, err := parsePayloadHash(r.Header.Get("X-Amz-Content-Sha256"), false)
+	hash := r.Header.Get("X-Amz-Content-Sha256")
+	if hash == "" && hasToken(r.Header.Values("Content-Encoding"), "aws-chunked") {
+		// An unsigned client may frame its body as aws-chunked without naming the mode; the
+		// body must be decoded either way, or the framing would be stored as data.
+		hash = "STREAMING-UNSIGNED-PAYLOAD-TRAILER"
+	}
+	p, err := parsePayloadHash(hash, false)
 	if err != nil {
 		return Result{}, err
 	}
@@ -97,18 +103,46 @@ func (v *Verifier) secret(accessKey string) (string, error) {
 	return "", s3err.InvalidAccessKeyID
 }
 
-// hasPresignParams tells whether the raw query carries SigV4 query authentication. AWS's
-// parameter names are case-sensitive, so a plain substring test on the raw query suffices
-// before parsing.
+// hasPresignParams tells whether the query carries SigV4 query authentication. It looks at
+// keys only: "?prefix=X-Amz-Signature" is a listing, not a presigned URL.
 func hasPresignParams(rawQuery string) bool {
-	return strings.Contains(rawQuery, "X-Amz-Signature") || strings.Contains(rawQuery, "X-Amz-Credential") ||
-		strings.Contains(rawQuery, "X-Amz-Algorithm")
+	return hasQueryKey(rawQuery, "X-Amz-Signature", "X-Amz-Credential", "X-Amz-Algorithm")
 }
 
 // hasPresignV2Params recognises a SigV2 presigned URL, so that it gets a clear refusal instead
 // of being served as anonymous.
 func hasPresignV2Params(rawQuery string) bool {
-	return strings.Contains(rawQuery, "AWSAccessKeyId=") && strings.Contains(rawQuery, "Signature=")
+	return hasQueryKey(rawQuery, "AWSAccessKeyId") && hasQueryKey(rawQuery, "Signature")
+}
+
+// hasQueryKey tells whether the raw query has a parameter named one of names (which are
+// plain ASCII, so that their canonical form is themselves).
+func hasQueryKey(rawQuery string, names ...string) bool {
+	for pair := range strings.SplitSeq(rawQuery, "&") {
+		k, _, _ := strings.Cut(pair, "=")
+		if k == "" {
+			continue
+		}
+		k = canonicalComponent(k)
+		for _, n := range names {
+			if k == n {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// hasToken tells whether a comma-separated header holds token, any case.
+func hasToken(values []string, token string) bool {
+	for _, v := range values {
+		for t := range strings.SplitSeq(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(t), token) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // checkSignedXAmz enforces AWS's rule that every x-amz-* header of a request is signed, so that
