@@ -4,6 +4,9 @@ import "time"
 
 // Event is one message of a stream: its arrival time, topic and JSON-decoded payload. Process
 // takes ownership of Data: the caller must not change it afterwards (rows may share its values).
+// Time is for the caller's bookkeeping: processing-time windows use the rule's Clock when Process
+// runs, so that an event can never land in a window that Advance has already closed; event-time
+// windows use the stream's TIMESTAMP field.
 type Event struct {
 	Time  time.Time
 	Topic string
