@@ -24,6 +24,9 @@ import (
 // A chunk's signature is checked when its last byte has been read, before the next chunk is
 // touched; data of a forged chunk has then been handed out, but the error arrives before
 // io.EOF, which is the only point where a caller may commit.
+//
+// AWS also refuses signed chunks under 8 KiB other than the last (InvalidChunkSizeError); that
+// rule protects nothing here, so it is not enforced.
 const (
 	// maxChunkSize rejects absurd sizes early. Clients use 8 KiB to 1 MiB chunks.
 	maxChunkSize = 64 << 20

@@ -12,7 +12,6 @@ import (
 const (
 	signingAlgorithm = "AWS4-HMAC-SHA256"
 	amzDateLayout    = "20060102T150405Z"
-	scopeDateLayout  = "20060102"
 	// maxSkew is how far a request's own time may be from ours, as in AWS.
 	maxSkew = 15 * time.Minute
 	// maxPresignExpires is AWS's limit for X-Amz-Expires: one week.
@@ -57,12 +56,14 @@ func (v *Verifier) Verify(r *http.Request) (Result, error) {
 		return Result{}, s3err.InvalidArgument.With("Only one Authorization header is allowed.")
 	case len(auth) == 1 && presigned:
 		return Result{}, s3err.InvalidArgument.With("Only one auth mechanism allowed; only the X-Amz-Algorithm query parameter, Signature query string parameter or the Authorization header should be specified.")
+	case len(auth) == 1 && strings.HasPrefix(auth[0], "AWS "):
+		return v.verifyHeaderV2(r, auth[0])
 	case len(auth) == 1:
 		return v.verifyHeader(r, auth[0])
 	case presigned:
 		return v.verifyPresigned(r)
 	case hasPresignV2Params(r.URL.RawQuery):
-		return Result{}, s3err.InvalidArgument.With("Signature Version 2 is not supported; sign requests with Signature Version 4.")
+		return v.verifyPresignedV2(r)
 	}
 	return anonymous(r)
 }
@@ -109,8 +110,7 @@ func hasPresignParams(rawQuery string) bool {
 	return hasQueryKey(rawQuery, "X-Amz-Signature", "X-Amz-Credential", "X-Amz-Algorithm")
 }
 
-// hasPresignV2Params recognises a SigV2 presigned URL, so that it gets a clear refusal instead
-// of being served as anonymous.
+// hasPresignV2Params recognises a SigV2 presigned URL (aws-cli v1's s3 presign makes them).
 func hasPresignV2Params(rawQuery string) bool {
 	return hasQueryKey(rawQuery, "AWSAccessKeyId") && hasQueryKey(rawQuery, "Signature")
 }
@@ -118,6 +118,9 @@ func hasPresignV2Params(rawQuery string) bool {
 // hasQueryKey tells whether the raw query has a parameter named one of names (which are
 // plain ASCII, so that their canonical form is themselves).
 func hasQueryKey(rawQuery string, names ...string) bool {
+	if rawQuery == "" {
+		return false
+	}
 	for pair := range strings.SplitSeq(rawQuery, "&") {
 		k, _, _ := strings.Cut(pair, "=")
 		if k == "" {
