@@ -83,6 +83,9 @@ func requestTimeV2(r *http.Request) (t time.Time, err error) {
 			if t, err := http.ParseTime(v); err == nil {
 				return t, nil
 			}
+			if t, err := time.Parse(time.RFC1123Z, v); err == nil {
+				return t, nil
+			}
 			return t, s3err.AccessDenied.With("AWS authentication requires a valid Date or x-amz-date header")
 		}
 	}
