@@ -112,9 +112,9 @@ func v2StringToSign(r *http.Request, date string) string {
 	for k := range r.Header {
 		lk := strings.ToLower(k)
 		if strings.HasPrefix(lk, "x-amz-") {
-			vals := r.Header.Values(k)
-			for i := range vals {
-				vals[i] = strings.TrimSpace(vals[i])
+			vals := make([]string, 0, len(r.Header[k]))
+			for _, v := range r.Header[k] {
+				vals = append(vals, strings.TrimSpace(v))
 			}
 			amz = append(amz, lk+":"+strings.Join(vals, ","))
 		}
