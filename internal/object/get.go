@@ -54,6 +54,11 @@ func (s *Store) PartRange(ctx context.Context, bucket, key, versionID string, n 
 }
 
 func (s *Store) openRecord(rec *record, offset, length int64) (*objReader, error) {
+	return s.openRecordFetch(rec, offset, length, nil)
+}
+
+// openRecordFetch opens rec; chunks missing here are read through fetch (from another replica).
+func (s *Store) openRecordFetch(rec *record, offset, length int64, fetch func(blobstore.Ref) ([]byte, error)) (*objReader, error) {
 	if offset < 0 || offset > rec.Size || (offset == rec.Size && rec.Size > 0) {
 		return nil, ErrInvalidRange
 	}
@@ -81,7 +86,7 @@ func (s *Store) openRecord(rec *record, offset, length int64) (*objReader, error
 	if idx < 0 {
 		idx = 0
 	}
-	r := &objReader{s: s, chunks: rec.Chunks, starts: starts, next: idx, pos: offset, remain: length}
+	r := &objReader{s: s, chunks: rec.Chunks, starts: starts, next: idx, pos: offset, remain: length, fetch: fetch}
 	// Load the first chunk now, so that a corrupt or missing one fails the request with an error
 	// status instead of a response cut short after its headers went out.
 	if err := r.load(); err != nil && err != io.EOF {
@@ -101,6 +106,7 @@ type objReader struct {
 	remain int64 // bytes still to return from chunks
 	cur    []byte
 	buf    *[]byte
+	fetch  func(blobstore.Ref) ([]byte, error)
 }
 
 func (r *objReader) load() error {
@@ -112,6 +118,12 @@ func (r *objReader) load() error {
 	}
 	ref := r.chunks[r.next]
 	data, err := r.s.blobs.Read(ref, *r.buf)
+	if err != nil && r.fetch != nil && errors.Is(err, blobstore.ErrMissing) {
+		data, err = r.fetch(ref)
+		if err == nil && (int64(len(data)) != ref.Size || blobstore.CRC32C(data) != ref.CRC) {
+			err = fmt.Errorf("chunk %s from a replica: %w", ref.ID, blobstore.ErrCorrupt)
+		}
+	}
 	if err != nil {
 		if errors.Is(err, blobstore.ErrCorrupt) || errors.Is(err, blobstore.ErrMissing) {
 			r.s.log.Error("stored chunk unreadable", "chunk", ref.ID, "err", err)

@@ -201,49 +201,11 @@ func (s *Store) loadParts(uploadID string) (map[int]partRecord, error) {
 // MinPartSize) into the newest version of the key. The ETag is the MD5 of the parts' MD5s, "-N".
 // No data is copied: the version lists the parts' chunks.
 func (s *Store) CompleteMultipartUpload(ctx context.Context, bucket, key, uploadID string, parts []CompletePart) (ObjectInfo, error) {
-	up, err := s.loadUpload(bucket, key, uploadID)
+	unlock := s.lockKey(bucket, "\x00upload/"+uploadID)
+	defer unlock()
+	rec, stored, err := s.assemble(bucket, key, uploadID, parts)
 	if err != nil {
 		return ObjectInfo{}, err
-	}
-	if len(parts) == 0 {
-		return ObjectInfo{}, s3errMalformed("You must specify at least one part")
-	}
-	unlockUpload := s.lockKey(bucket, "\x00upload/"+uploadID)
-	defer unlockUpload()
-	stored, err := s.loadParts(uploadID)
-	if err != nil {
-		return ObjectInfo{}, err
-	}
-	rec := &record{Meta: up.Meta, Tags: up.Tags}
-	md5s := md5.New()
-	var sums []Checksum
-	for i := 1; i < len(parts); i++ {
-		if parts[i].Number <= parts[i-1].Number {
-			return ObjectInfo{}, ErrInvalidPartOrder
-		}
-	}
-	for i, cp := range parts {
-		p, ok := stored[cp.Number]
-		if !ok || strings.Trim(strings.TrimSpace(cp.ETag), `"`) != p.ETag {
-			return ObjectInfo{}, ErrInvalidPart.With("One or more of the specified parts could not be found (part %d).", cp.Number)
-		}
-		if i < len(parts)-1 && p.Size < MinPartSize {
-			return ObjectInfo{}, ErrEntityTooSmall.With("Your proposed upload is smaller than the minimum allowed object size (part %d is %d bytes).", cp.Number, p.Size)
-		}
-		raw, _ := hex.DecodeString(p.ETag)
-		md5s.Write(raw)
-		rec.Size += p.Size
-		rec.PartEnds = append(rec.PartEnds, rec.Size)
-		rec.Chunks = append(rec.Chunks, p.Chunks...)
-		sums = append(sums, p.Sum)
-	}
-	if rec.Size > MaxObjectSize {
-		return ObjectInfo{}, ErrEntityTooLarge
-	}
-	rec.ETag = fmt.Sprintf("%s-%d", hex.EncodeToString(md5s.Sum(nil)), len(parts))
-	rec.Sum = compositeChecksum(sums)
-	if len(rec.Chunks) == 0 {
-		rec.inline, rec.InlineCRC = []byte{}, blobstore.CRC32C(nil)
 	}
 	info, err := s.putRecord(bucket, key, rec, putConds{})
 	if err != nil {
@@ -255,6 +217,80 @@ func (s *Store) CompleteMultipartUpload(ctx context.Context, bucket, key, upload
 		s.log.Warn("complete: drop upload state", "upload", uploadID, "err", err)
 	}
 	return info, nil
+}
+
+// PrepareComplete assembles an upload into a version record for the replication layer; finish
+// drops the upload's state once the record is committed on the replicas.
+func (s *Store) PrepareComplete(ctx context.Context, bucket, key, uploadID string, parts []CompletePart) (*Prepared, func(), error) {
+	unlock := s.lockKey(bucket, "\x00upload/"+uploadID)
+	defer unlock()
+	rec, stored, err := s.assemble(bucket, key, uploadID, parts)
+	if err != nil {
+		return nil, nil, err
+	}
+	b, err := s.bucket(bucket)
+	if err != nil {
+		return nil, nil, err
+	}
+	s.newRecordVersion(b, rec)
+	p, err := s.prepared(bucket, key, rec, s.HoldChunks(rec.Chunks))
+	if err != nil {
+		return nil, nil, err
+	}
+	finish := func() {
+		if err := s.dropUpload(bucket, key, uploadID, stored); err != nil {
+			s.log.Warn("complete: drop upload state", "upload", uploadID, "err", err)
+		}
+	}
+	return p, finish, nil
+}
+
+// assemble checks the listed parts against the stored ones and builds the object's record.
+// The caller holds the upload's lock.
+func (s *Store) assemble(bucket, key, uploadID string, parts []CompletePart) (*record, map[int]partRecord, error) {
+	up, err := s.loadUpload(bucket, key, uploadID)
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(parts) == 0 {
+		return nil, nil, s3errMalformed("You must specify at least one part")
+	}
+	stored, err := s.loadParts(uploadID)
+	if err != nil {
+		return nil, nil, err
+	}
+	rec := &record{Meta: up.Meta, Tags: up.Tags}
+	md5s := md5.New()
+	var sums []Checksum
+	for i := 1; i < len(parts); i++ {
+		if parts[i].Number <= parts[i-1].Number {
+			return nil, nil, ErrInvalidPartOrder
+		}
+	}
+	for i, cp := range parts {
+		p, ok := stored[cp.Number]
+		if !ok || strings.Trim(strings.TrimSpace(cp.ETag), `"`) != p.ETag {
+			return nil, nil, ErrInvalidPart.With("One or more of the specified parts could not be found (part %d).", cp.Number)
+		}
+		if i < len(parts)-1 && p.Size < MinPartSize {
+			return nil, nil, ErrEntityTooSmall.With("Your proposed upload is smaller than the minimum allowed object size (part %d is %d bytes).", cp.Number, p.Size)
+		}
+		raw, _ := hex.DecodeString(p.ETag)
+		md5s.Write(raw)
+		rec.Size += p.Size
+		rec.PartEnds = append(rec.PartEnds, rec.Size)
+		rec.Chunks = append(rec.Chunks, p.Chunks...)
+		sums = append(sums, p.Sum)
+	}
+	if rec.Size > MaxObjectSize {
+		return nil, nil, ErrEntityTooLarge
+	}
+	rec.ETag = fmt.Sprintf("%s-%d", hex.EncodeToString(md5s.Sum(nil)), len(parts))
+	rec.Sum = compositeChecksum(sums)
+	if len(rec.Chunks) == 0 {
+		rec.inline, rec.InlineCRC = []byte{}, blobstore.CRC32C(nil)
+	}
+	return rec, stored, nil
 }
 
 // AbortMultipartUpload discards an upload and its parts.

@@ -25,6 +25,11 @@ type record struct {
 	PartEnds  []int64           `json:"pe,omitempty"` // cumulative sizes of multipart parts, for GET ?partNumber
 	Chunks    []blobstore.Ref   `json:"c,omitempty"`
 	InlineCRC uint32            `json:"ic,omitempty"`
+	// MetaTS orders metadata changes of one version (tagging), which keep the version's id.
+	MetaTS crdt.Timestamp `json:"mt,omitempty"`
+	// Purged marks a named version deleted by DELETE ?versionId: kept so replicas that missed
+	// the delete do not bring the version back.
+	Purged bool `json:"pg,omitempty"`
 
 	// Not encoded in the JSON header.
 	version crdt.Version
@@ -63,7 +68,7 @@ func decode(b []byte, v crdt.Version, withData bool) (*record, error) {
 	return r, nil
 }
 
-func (r *record) hidden() bool { return r.Tomb }
+func (r *record) hidden() bool { return r.Tomb || r.Purged }
 
 func (r *record) versionID() string {
 	if r.Null {

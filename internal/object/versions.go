@@ -56,8 +56,7 @@ func findVersion(recs []*record, versionID string) (*record, bool) {
 	return nil, false
 }
 
-// lookup returns the record for HEAD/GET semantics: ErrNoSuchKey when the latest state is a delete
-// (with DeleteMarker info when it is a marker), ErrMethodNotAllowed for a named delete marker.
+// lookup returns the record for HEAD/GET semantics from the local store.
 func (s *Store) lookup(bucket, key, versionID string) (*record, ObjectInfo, error) {
 	if _, err := s.bucket(bucket); err != nil {
 		return nil, ObjectInfo{}, err
@@ -68,6 +67,19 @@ func (s *Store) lookup(bucket, key, versionID string) (*record, ObjectInfo, erro
 	recs, _, err := s.keyVersions(bucket, key)
 	if err != nil {
 		return nil, ObjectInfo{}, err
+	}
+	return resolve(bucket, key, versionID, recs)
+}
+
+// resolve applies HEAD/GET semantics to a key's versions (newest first): ErrNoSuchKey when the
+// latest state is a delete (with DeleteMarker info when it is a marker), ErrMethodNotAllowed for
+// a named delete marker.
+func resolve(bucket, key, versionID string, all []*record) (*record, ObjectInfo, error) {
+	recs := all[:0:0]
+	for _, r := range all {
+		if !r.Purged {
+			recs = append(recs, r)
+		}
 	}
 	r, ok := findVersion(recs, versionID)
 	if !ok {
