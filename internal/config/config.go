@@ -24,6 +24,11 @@ type Serve struct {
 	Join     string // comma-separated mesh addresses of existing nodes
 	Console  string // web console listen address ("" = off)
 	LogLevel string // debug, info, warn, error
+	NodeID   string // stable node id ("" = the one kept in the data dir, created at first start)
+	RPC      string // node-to-node data RPC listen address ("" = the --mesh host, any free port)
+	Replicas int    // copies of each object in the site (RF)
+	WriteQ   int    // replicas that must have a write on disk before it is acknowledged (W)
+	ReadQ    int    // replicas a read waits for (R)
 
 	// From the environment only: secrets never go on a command line, where ps shows them.
 	RootAccessKey string // MINICLOUD_ROOT_ACCESS_KEY
@@ -39,6 +44,9 @@ func DefaultServe() Serve {
 		Region:   "us-east-1",
 		Site:     "default",
 		LogLevel: "info",
+		Replicas: 3, // survives the loss of any one node with W=2, R=2 (R+W>RF)
+		WriteQ:   2,
+		ReadQ:    2,
 	}
 }
 
@@ -54,6 +62,11 @@ func BindServe(fs *pflag.FlagSet, c *Serve) {
 	fs.StringVar(&c.Join, "join", c.Join, "mesh `HOST:PORT[,HOST:PORT]` of any existing node to join")
 	fs.StringVar(&c.Console, "console", c.Console, "listen `ADDR` of the web console (empty: off)")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "log level: debug, info, warn or error")
+	fs.StringVar(&c.NodeID, "node-id", c.NodeID, "stable `ID` of this node (default: generated at first start and kept in the data dir)")
+	fs.StringVar(&c.RPC, "rpc", c.RPC, "listen `ADDR` for node-to-node data (default: the --mesh host, a free port, announced by gossip)")
+	fs.IntVar(&c.Replicas, "replicas", c.Replicas, "copies of each object kept in the site (RF)")
+	fs.IntVar(&c.WriteQ, "write-quorum", c.WriteQ, "replicas that must store a write before it is acknowledged (W)")
+	fs.IntVar(&c.ReadQ, "read-quorum", c.ReadQ, "replicas a read waits for (R); keep R+W > RF to read your writes")
 }
 
 // FromEnv fills every flag the user did not set from MINICLOUD_<NAME> (dashes as underscores),
@@ -107,6 +120,9 @@ func (c *Serve) Validate() error {
 	case "debug", "info", "warn", "error":
 	default:
 		return fmt.Errorf("--log-level %q: use debug, info, warn or error", c.LogLevel)
+	}
+	if c.Replicas < 1 || c.WriteQ < 1 || c.ReadQ < 1 || c.WriteQ > c.Replicas || c.ReadQ > c.Replicas {
+		return fmt.Errorf("--replicas %d, --write-quorum %d, --read-quorum %d: need 1 <= quorums <= replicas", c.Replicas, c.WriteQ, c.ReadQ)
 	}
 	if c.Join != "" && c.Mesh == "" {
 		return fmt.Errorf("--join needs --mesh ADDR: the address this node listens on for other nodes")

@@ -39,6 +39,10 @@ type Key struct {
 	Root      bool              `json:"root,omitempty"`
 	Created   time.Time         `json:"created"`
 	Grants    map[string]string `json:"grants,omitempty"` // bucket or "*" -> permission
+	// TS orders changes to the key across nodes (unix nanos, last writer wins); Deleted is the
+	// tombstone that keeps a deleted key deleted on nodes that missed the delete.
+	TS      int64 `json:"ts,omitempty"`
+	Deleted bool  `json:"deleted,omitempty"`
 }
 
 // Store holds the access keys. Keys are few and read on every request, so they live in memory
@@ -48,6 +52,9 @@ type Store struct {
 	mu   sync.RWMutex
 	keys map[string]Key
 	root Key
+	// OnChange, if set before use, is called after a local change to a key, so the mesh can
+	// spread it.
+	OnChange func(Key)
 }
 
 const tagKey = 'k'
@@ -83,7 +90,7 @@ func (s *Store) get(ak string) (Key, bool) {
 	s.mu.RLock()
 	k, ok := s.keys[ak]
 	s.mu.RUnlock()
-	return k, ok
+	return k, ok && !k.Deleted
 }
 
 // Secret returns the secret of an access key, for signature checks.
@@ -129,6 +136,19 @@ func validPerm(p string) bool {
 }
 
 func (s *Store) save(k Key) error {
+	if k.TS == 0 {
+		k.TS = time.Now().UnixNano()
+	}
+	if err := s.write(k); err != nil {
+		return err
+	}
+	if s.OnChange != nil {
+		s.OnChange(k)
+	}
+	return nil
+}
+
+func (s *Store) write(k Key) error {
 	v, err := json.Marshal(k)
 	if err != nil {
 		return err
@@ -153,7 +173,7 @@ func (s *Store) CreateKey(accessKey, name string, now time.Time) (Key, error) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if _, ok := s.keys[accessKey]; ok || accessKey == s.root.AccessKey {
+	if old, ok := s.keys[accessKey]; ok && !old.Deleted || accessKey == s.root.AccessKey {
 		return Key{}, ErrKeyExists
 	}
 	k := Key{AccessKey: accessKey, Secret: randomString(30), Name: name, Created: now.UTC()}
@@ -179,17 +199,10 @@ func (s *Store) DeleteKey(ak string) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if _, ok := s.keys[ak]; !ok {
+	if k, ok := s.keys[ak]; !ok || k.Deleted {
 		return ErrNoSuchKey
 	}
-	b := s.db.NewBatch()
-	defer b.Close()
-	b.Delete(keyKey(ak))
-	if err := b.Commit(true); err != nil {
-		return fmt.Errorf("delete key %s: %w", ak, err)
-	}
-	delete(s.keys, ak)
-	return nil
+	return s.save(Key{AccessKey: ak, Deleted: true})
 }
 
 // Grant sets ak's permission on bucket ("*" for all); perm "" revokes.
@@ -203,9 +216,10 @@ func (s *Store) Grant(ak, bucket, perm string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	k, ok := s.keys[ak]
-	if !ok {
+	if !ok || k.Deleted {
 		return ErrNoSuchKey
 	}
+	k.TS = 0
 	g := map[string]string{}
 	for b, p := range k.Grants {
 		g[b] = p
@@ -224,6 +238,9 @@ func (s *Store) List() []Key {
 	s.mu.RLock()
 	out := make([]Key, 0, len(s.keys)+1)
 	for _, k := range s.keys {
+		if k.Deleted {
+			continue
+		}
 		k.Secret = ""
 		out = append(out, k)
 	}
@@ -240,4 +257,28 @@ func randomString(n int) string {
 		panic(err) // crypto/rand never fails on Linux
 	}
 	return base64.RawURLEncoding.EncodeToString(b)[:n]
+}
+
+// Table returns every key record, deleted ones included, for mesh-table sync.
+func (s *Store) Table() []Key {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	out := make([]Key, 0, len(s.keys))
+	for _, k := range s.keys {
+		out = append(out, k)
+	}
+	return out
+}
+
+// Merge applies a key record from another node: the later change wins.
+func (s *Store) Merge(k Key) error {
+	if !validKeyName(k.AccessKey) || k.AccessKey == s.root.AccessKey || k.TS == 0 {
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if old, ok := s.keys[k.AccessKey]; ok && old.TS >= k.TS {
+		return nil
+	}
+	return s.write(k)
 }

@@ -57,8 +57,11 @@ or set MINICLOUD_ROOT_ACCESS_KEY / MINICLOUD_ROOT_SECRET_KEY to choose your own.
 }
 
 // nodeID returns this node's stable id, created at the first start.
-func nodeID(dataDir string) (string, error) {
+func nodeID(dataDir, configured string) (string, error) {
 	path := filepath.Join(dataDir, "node-id")
+	if configured != "" {
+		return configured, writeFileSynced(path, []byte(configured+"\n"), 0o600)
+	}
 	if b, err := os.ReadFile(path); err == nil {
 		id := strings.TrimSpace(string(b))
 		if id == "" {

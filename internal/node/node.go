@@ -23,6 +23,8 @@ import (
 	"github.com/minicloud/minicloud/internal/iam"
 	"github.com/minicloud/minicloud/internal/metastore"
 	"github.com/minicloud/minicloud/internal/object"
+	"github.com/minicloud/minicloud/internal/placement"
+	"github.com/minicloud/minicloud/internal/replicate"
 	"github.com/minicloud/minicloud/internal/s3api"
 	"github.com/minicloud/minicloud/internal/sigv4"
 )
@@ -42,6 +44,8 @@ type Node struct {
 	reg     *prometheus.Registry
 	s3      *http.Server
 	s3ln    net.Listener
+	repl    *replicate.Store
+	cluster *cluster
 }
 
 // New opens the node's storage and builds its servers; out receives first-start messages.
@@ -52,7 +56,7 @@ func New(cfg config.Serve, log *slog.Logger, out io.Writer) (*Node, error) {
 	if err := os.MkdirAll(cfg.Data, 0o700); err != nil {
 		return nil, fmt.Errorf("create data dir: %w", err)
 	}
-	id, err := nodeID(cfg.Data)
+	id, err := nodeID(cfg.Data, cfg.NodeID)
 	if err != nil {
 		return nil, err
 	}
@@ -73,14 +77,27 @@ func New(cfg config.Serve, log *slog.Logger, out io.Writer) (*Node, error) {
 		n.meta.Close()
 		return nil, err
 	}
+	if n.s3ln, err = net.Listen("tcp", cfg.S3); err != nil {
+		n.Close()
+		return nil, fmt.Errorf("listen on --s3 %s: %w", cfg.S3, err)
+	}
+	if cfg.Mesh != "" {
+		if err := n.startCluster(n.objects, out); err != nil {
+			n.Close()
+			return nil, err
+		}
+	} else {
+		n.repl = replicate.New(replicate.Options{Local: n.objects, Logger: n.log})
+	}
+	n.repl.Start()
 	n.registerStoreMetrics()
 	verifier := &sigv4.Verifier{Region: cfg.Region, Secret: n.keys.Secret}
 	s3h := s3api.New(s3api.Options{
-		Store: n.objects, Auth: n.keys, Verifier: verifier, Region: cfg.Region, Domain: cfg.Domain,
+		Store: n.repl, Auth: n.keys, Verifier: verifier, Region: cfg.Region, Domain: cfg.Domain,
 		Logger: n.log.With("component", "s3api"), Registry: n.reg,
 	})
 	adm := admin.New(admin.Options{
-		Verifier: verifier, Keys: n.keys, Buckets: n.objects, Status: n.status,
+		Verifier: verifier, Keys: n.keys, Buckets: n.repl, Status: n.status,
 		Metrics: promhttp.HandlerFor(n.reg, promhttp.HandlerOpts{}), Logger: n.log.With("component", "admin"),
 	})
 	mux := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -96,10 +113,6 @@ func New(cfg config.Serve, log *slog.Logger, out io.Writer) (*Node, error) {
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(n.log.Handler(), slog.LevelDebug),
-	}
-	if n.s3ln, err = net.Listen("tcp", cfg.S3); err != nil {
-		n.Close()
-		return nil, fmt.Errorf("listen on --s3 %s: %w", cfg.S3, err)
 	}
 	return n, nil
 }
@@ -135,6 +148,15 @@ func (n *Node) Run(ctx context.Context) error {
 // Close releases everything in reverse order of opening.
 func (n *Node) Close() error {
 	var errs []error
+	if n.repl != nil {
+		n.repl.Close()
+		n.repl = nil
+	}
+	n.cluster.close()
+	n.cluster = nil
+	if n.s3ln != nil {
+		n.s3ln.Close()
+	}
 	if n.objects != nil {
 		errs = append(errs, n.objects.Close())
 		n.objects = nil
@@ -148,24 +170,81 @@ func (n *Node) Close() error {
 
 // Status is what `minicloud status` shows.
 type Status struct {
-	Node     string    `json:"node"`
-	Version  string    `json:"version"`
-	Site     string    `json:"site"`
-	S3       string    `json:"s3"`
-	Started  time.Time `json:"started"`
-	Uptime   string    `json:"uptime"`
-	Buckets  int       `json:"buckets"`
-	DataDir  string    `json:"dataDir"`
-	Corrupt  uint64    `json:"corruptReads"`
-	Nodes    []string  `json:"nodes"`
-	Replicas int       `json:"replicationFactor"`
+	Node     string         `json:"node"`
+	Version  string         `json:"version"`
+	Site     string         `json:"site"`
+	S3       string         `json:"s3"`
+	Started  time.Time      `json:"started"`
+	Uptime   string         `json:"uptime"`
+	Buckets  int            `json:"buckets"`
+	DataDir  string         `json:"dataDir"`
+	Corrupt  uint64         `json:"corruptReads"`
+	Replicas int            `json:"replicationFactor"`
+	Quorums  string         `json:"quorums"`
+	Nodes    []NodeStatus   `json:"nodes"`
+	Hints    map[string]int `json:"hintsPending"`
+	Repair   RepairStatus   `json:"repair"`
+}
+
+// NodeStatus is one member as this node sees it.
+type NodeStatus struct {
+	ID         string `json:"id"`
+	Site       string `json:"site"`
+	S3         string `json:"s3"`
+	State      string `json:"state"`
+	Partitions int    `json:"partitions"`
+}
+
+// RepairStatus tells how far anti-entropy and hinted handoff have got.
+type RepairStatus struct {
+	Rounds         int64     `json:"antiEntropyRounds"`
+	PartitionsOK   int64     `json:"partitionsInSync"`
+	Partitions     int64     `json:"partitionsCompared"`
+	LastFullSync   time.Time `json:"lastFullSync,omitzero"`
+	Pushed         int64     `json:"recordsPushed"`
+	HintsDelivered int64     `json:"hintsDelivered"`
+	ReadRepairs    int64     `json:"readRepairs"`
 }
 
 func (n *Node) status(ctx context.Context) any {
 	bs, _ := n.objects.ListBuckets(ctx)
-	return Status{
+	st := Status{
 		Node: n.id, Version: Version, Site: n.cfg.Site, S3: n.s3ln.Addr().String(), Started: n.started,
 		Uptime: time.Since(n.started).Round(time.Second).String(), Buckets: len(bs), DataDir: n.cfg.Data,
-		Corrupt: n.objects.Corruptions(), Nodes: []string{n.id}, Replicas: 1,
+		Corrupt: n.objects.Corruptions(), Replicas: n.cfg.Replicas,
+		Quorums: fmt.Sprintf("W=%d R=%d", n.cfg.WriteQ, n.cfg.ReadQ),
+		Hints:   n.repl.PendingHints(),
 	}
+	rs := &n.repl.Stats
+	st.Repair = RepairStatus{
+		Rounds: rs.AERounds.Load(), PartitionsOK: rs.AEPartitionsOK.Load(), Partitions: rs.AEPartitions.Load(),
+		Pushed: rs.AEPushed.Load(), HintsDelivered: rs.HintsDelivered.Load(), ReadRepairs: rs.ReadRepairs.Load(),
+	}
+	if t := rs.AELastSync.Load(); t > 0 {
+		st.Repair.LastFullSync = time.Unix(0, t)
+	}
+	if n.cluster == nil {
+		st.Nodes = []NodeStatus{{ID: n.id, Site: n.cfg.Site, S3: st.S3, State: "alive", Partitions: placement.Partitions}}
+		return st
+	}
+	held := map[string]int{}
+	for _, site := range []string{n.cfg.Site} {
+		nodes := n.cluster.mesh.SiteNodes(site)
+		for p := 0; p < placement.Partitions; p++ {
+			for _, id := range placement.Replicas(p, nodes, n.cfg.Replicas) {
+				held[id]++
+			}
+		}
+	}
+	for _, m := range n.cluster.mesh.Members() {
+		state := "down"
+		switch {
+		case m.Decommissioned:
+			state = "decommissioned"
+		case m.Alive:
+			state = "alive"
+		}
+		st.Nodes = append(st.Nodes, NodeStatus{ID: m.ID, Site: m.Site, S3: m.S3, State: state, Partitions: held[m.ID]})
+	}
+	return st
 }

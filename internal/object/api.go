@@ -81,6 +81,10 @@ type Bucket struct {
 	PublicRead bool              `json:"publicRead,omitempty"` // anonymous GET/HEAD of objects
 	PublicList bool              `json:"publicList,omitempty"` // anonymous LIST
 	Tags       map[string]string `json:"tags,omitempty"`
+	// TS orders changes to the bucket across nodes (last writer wins); Deleted is the tombstone
+	// that keeps a deleted bucket deleted on nodes that missed the delete.
+	TS      uint64 `json:"ts,omitempty"`
+	Deleted bool   `json:"deleted,omitempty"`
 }
 
 // Meta is what a client says about an object's content when it writes it.

@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/minicloud/minicloud/internal/crdt"
 	"github.com/minicloud/minicloud/internal/metastore"
 )
 
@@ -69,13 +70,16 @@ func (s *Store) bucket(name string) (Bucket, error) {
 	s.bmu.RLock()
 	b, ok := s.buckets[name]
 	s.bmu.RUnlock()
-	if !ok {
+	if !ok || b.Deleted {
 		return Bucket{}, ErrNoSuchBucket
 	}
 	return b, nil
 }
 
 func (s *Store) saveBucket(b Bucket) error {
+	if b.TS == 0 {
+		b.TS = uint64(s.hlc.Now())
+	}
 	v, err := json.Marshal(b)
 	if err != nil {
 		return fmt.Errorf("encode bucket %s: %w", b.Name, err)
@@ -87,7 +91,46 @@ func (s *Store) saveBucket(b Bucket) error {
 		return fmt.Errorf("save bucket %s: %w", b.Name, err)
 	}
 	s.buckets[b.Name] = b
+	if s.OnBucketChange != nil {
+		s.OnBucketChange(b)
+	}
 	return nil
+}
+
+// BucketTable returns every bucket record, deleted ones included, for mesh-table sync.
+func (s *Store) BucketTable() []Bucket {
+	s.bmu.RLock()
+	defer s.bmu.RUnlock()
+	out := make([]Bucket, 0, len(s.buckets))
+	for _, b := range s.buckets {
+		out = append(out, b)
+	}
+	return out
+}
+
+// MergeBucket merges a bucket record from another node: the later change wins.
+func (s *Store) MergeBucket(b Bucket) (bool, error) {
+	if !ValidBucketName(b.Name) || b.TS == 0 {
+		return false, nil
+	}
+	s.hlc.Observe(crdt.Timestamp(b.TS))
+	s.bmu.Lock()
+	defer s.bmu.Unlock()
+	if old, ok := s.buckets[b.Name]; ok && old.TS >= b.TS {
+		return false, nil
+	}
+	v, err := json.Marshal(b)
+	if err != nil {
+		return false, err
+	}
+	batch := s.db.NewBatch()
+	defer batch.Close()
+	batch.Set(bucketKey(b.Name), v)
+	if err := batch.Commit(true); err != nil {
+		return false, fmt.Errorf("merge bucket %s: %w", b.Name, err)
+	}
+	s.buckets[b.Name] = b
+	return true, nil
 }
 
 // CreateBucket creates a bucket; ErrBucketExists if it exists, ErrInvalidBucketName if the name breaks S3's rules.
@@ -97,7 +140,7 @@ func (s *Store) CreateBucket(ctx context.Context, name, location string) error {
 	}
 	s.bmu.Lock()
 	defer s.bmu.Unlock()
-	if _, ok := s.buckets[name]; ok {
+	if b, ok := s.buckets[name]; ok && !b.Deleted {
 		return ErrBucketExists
 	}
 	return s.saveBucket(Bucket{Name: name, Created: s.hlc.Now().Physical().UTC(), Location: location})
@@ -107,7 +150,7 @@ func (s *Store) CreateBucket(ctx context.Context, name, location string) error {
 func (s *Store) DeleteBucket(ctx context.Context, name string) error {
 	s.bmu.Lock()
 	defer s.bmu.Unlock()
-	if _, ok := s.buckets[name]; !ok {
+	if b, ok := s.buckets[name]; !ok || b.Deleted {
 		return ErrNoSuchBucket
 	}
 	batch := s.db.NewBatch()
@@ -138,12 +181,12 @@ func (s *Store) DeleteBucket(ctx context.Context, name string) error {
 	if !empty {
 		return ErrBucketNotEmpty.With("The bucket you tried to delete has multipart uploads in progress.")
 	}
-	batch.Delete(bucketKey(name))
 	if err := batch.Commit(true); err != nil {
 		return fmt.Errorf("delete bucket %s: %w", name, err)
 	}
-	delete(s.buckets, name)
-	return nil
+	// Keep a tombstone so that nodes which missed the delete learn of it.
+	b := s.buckets[name]
+	return s.saveBucket(Bucket{Name: name, Created: b.Created, Deleted: true})
 }
 
 // GetBucket returns a bucket's configuration; ErrNoSuchBucket if missing.
@@ -154,7 +197,9 @@ func (s *Store) ListBuckets(ctx context.Context) ([]Bucket, error) {
 	s.bmu.RLock()
 	out := make([]Bucket, 0, len(s.buckets))
 	for _, b := range s.buckets {
-		out = append(out, b)
+		if !b.Deleted {
+			out = append(out, b)
+		}
 	}
 	s.bmu.RUnlock()
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
@@ -167,9 +212,10 @@ func (s *Store) UpdateBucket(ctx context.Context, name string, fn func(*Bucket) 
 	s.bmu.Lock()
 	defer s.bmu.Unlock()
 	b, ok := s.buckets[name]
-	if !ok {
+	if !ok || b.Deleted {
 		return ErrNoSuchBucket
 	}
+	b.TS = 0
 	b.CORS = append([]CORSRule(nil), b.CORS...)
 	if err := fn(&b); err != nil {
 		return err

@@ -288,3 +288,16 @@ func (m RecordMsg) Hidden() bool {
 	rec, err := decodeHeader(m.Enc, m.Version)
 	return err != nil || rec.hidden()
 }
+
+// Tags returns a record's tags and version id.
+func (m RecordMsg) Tags() (map[string]string, string, error) {
+	rec, err := decodeHeader(m.Enc, m.Version)
+	if err != nil {
+		return nil, "", err
+	}
+	tags := map[string]string{}
+	for k, v := range rec.Tags {
+		tags[k] = v
+	}
+	return tags, rec.versionID(), nil
+}

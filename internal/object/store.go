@@ -33,6 +33,10 @@ type Store struct {
 	gc    *collector
 	ownDB bool
 
+	// OnBucketChange, if set before use, is called (under the bucket lock) after a local change to
+	// a bucket's record, so the mesh can spread it.
+	OnBucketChange func(Bucket)
+
 	chunkBufs sync.Pool
 }
 

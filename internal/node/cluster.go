@@ -1,0 +1,175 @@
+package node
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/minicloud/minicloud/internal/iam"
+	"github.com/minicloud/minicloud/internal/mesh"
+	"github.com/minicloud/minicloud/internal/object"
+	"github.com/minicloud/minicloud/internal/replicate"
+)
+
+// cluster is the node's part of the mesh: gossip membership, the data RPC server and client.
+type cluster struct {
+	mesh *mesh.Mesh
+	rpc  *replicate.Server
+}
+
+// meshSecret returns the mesh secret: from the environment, from the data dir, or, for the first
+// node of a new mesh, a new one that is stored and shown once with how to add nodes.
+func meshSecret(dataDir, fromEnv string, joining bool, meshAddr string, out io.Writer) (string, error) {
+	path := filepath.Join(dataDir, "mesh-secret")
+	if fromEnv != "" {
+		return fromEnv, nil
+	}
+	if b, err := os.ReadFile(path); err == nil && len(strings.TrimSpace(string(b))) > 0 {
+		return strings.TrimSpace(string(b)), nil
+	}
+	if joining {
+		return "", errors.New("this node needs the mesh secret to join: set MINICLOUD_MESH_SECRET to the value the first node printed (it is in that node's DATA/mesh-secret)")
+	}
+	secret := randomB64(40)
+	if err := writeFileSynced(path, []byte(secret+"\n"), 0o600); err != nil {
+		return "", err
+	}
+	fmt.Fprintf(out, `
+minicloud created a new mesh; its secret authenticates and encrypts all node-to-node traffic.
+Add nodes to this site with:
+  MINICLOUD_MESH_SECRET=%s minicloud serve --mesh HOST:PORT --join %s
+The secret is kept in %s (mode 0600).
+
+`, secret, meshAddr, path)
+	return secret, nil
+}
+
+// startCluster joins the mesh and serves data RPC for the replicas on this node.
+func (n *Node) startCluster(objects *object.Store, out io.Writer) error {
+	cfg := n.cfg
+	secret, err := meshSecret(cfg.Data, cfg.MeshSecret, cfg.Join != "", cfg.Mesh, out)
+	if err != nil {
+		return err
+	}
+	serverTLS, clientTLS, err := mesh.TLSConfigs(secret)
+	if err != nil {
+		return err
+	}
+	rpcAddr := cfg.RPC
+	if rpcAddr == "" {
+		host, _, _ := net.SplitHostPort(cfg.Mesh)
+		rpcAddr = net.JoinHostPort(host, "0")
+	}
+	srv, err := replicate.NewServer(rpcAddr, serverTLS, objects)
+	if err != nil {
+		return err
+	}
+	n.cluster = &cluster{rpc: srv}
+	go srv.Serve()
+	var join []string
+	for _, j := range strings.Split(cfg.Join, ",") {
+		if j = strings.TrimSpace(j); j != "" {
+			join = append(join, j)
+		}
+	}
+	tables := &meshTables{objects: objects, keys: n.keys}
+	self := mesh.Member{ID: n.id, Site: cfg.Site, Mesh: cfg.Mesh, RPC: srv.Addr(), S3: n.s3ln.Addr().String()}
+	m, err := mesh.Start(mesh.Options{
+		Self: self, Join: join, Secret: secret, DataDir: cfg.Data, Tables: tables,
+		Logger: n.log, OnChange: n.membershipChanged,
+	})
+	if err != nil {
+		srv.Close()
+		return err
+	}
+	n.cluster.mesh = m
+	tables.mesh = m
+	objects.OnBucketChange = func(b object.Bucket) { tables.broadcast(b, nil) }
+	n.keys.OnChange = func(k iam.Key) { tables.broadcast(object.Bucket{}, &k) }
+	n.repl = replicate.New(replicate.Options{
+		Local: objects, Cluster: meshView{m}, Client: replicate.NewClient(clientTLS), Site: cfg.Site,
+		RF: cfg.Replicas, W: cfg.WriteQ, R: cfg.ReadQ, Logger: n.log,
+	})
+	return nil
+}
+
+// membershipChanged reacts to a member joining, leaving or coming back: catch up now.
+func (n *Node) membershipChanged() {
+	if n.repl != nil {
+		n.repl.Kick()
+	}
+}
+
+func (c *cluster) close() {
+	if c == nil {
+		return
+	}
+	if c.mesh != nil {
+		c.mesh.Close()
+	}
+	if c.rpc != nil {
+		c.rpc.Close()
+	}
+}
+
+// meshView adapts the mesh to what replication needs.
+type meshView struct{ m *mesh.Mesh }
+
+func (v meshView) Self() string                   { return v.m.Self() }
+func (v meshView) Alive(id string) bool           { return v.m.Alive(id) }
+func (v meshView) SiteNodes(site string) []string { return v.m.SiteNodes(site) }
+func (v meshView) RPCAddr(id string) string {
+	mem, _ := v.m.Member(id)
+	return mem.RPC
+}
+
+// meshTables carries buckets and access keys over gossip as last-writer-wins tables: any node can
+// change them, even cut off from the others, and changes merge when nodes meet.
+type meshTables struct {
+	objects *object.Store
+	keys    *iam.Store
+	mesh    *mesh.Mesh
+}
+
+type tablesState struct {
+	Buckets []object.Bucket `json:"buckets,omitempty"`
+	Keys    []iam.Key       `json:"keys,omitempty"`
+}
+
+func (t *meshTables) State() []byte {
+	b, _ := json.Marshal(tablesState{Buckets: t.objects.BucketTable(), Keys: t.keys.Table()})
+	return b
+}
+
+func (t *meshTables) Merge(state []byte) {
+	var st tablesState
+	if json.Unmarshal(state, &st) != nil {
+		return
+	}
+	for _, b := range st.Buckets {
+		t.objects.MergeBucket(b)
+	}
+	for _, k := range st.Keys {
+		t.keys.Merge(k)
+	}
+}
+
+func (t *meshTables) broadcast(b object.Bucket, k *iam.Key) {
+	if t.mesh == nil {
+		return
+	}
+	var st tablesState
+	if b.Name != "" {
+		st.Buckets = []object.Bucket{b}
+	}
+	if k != nil {
+		st.Keys = []iam.Key{*k}
+	}
+	raw, _ := json.Marshal(st)
+	t.mesh.Broadcast(raw, nil)
+}

@@ -1,0 +1,140 @@
+package object
+
+import (
+	"encoding/json"
+	"fmt"
+	"sync/atomic"
+)
+
+// Hints are writes meant for a replica that was down: kept durably here, with references that
+// keep their chunks, until the replica is back and takes them (hinted handoff).
+//
+//	'h' target 0 seq(16 hex) -> RecordMsg JSON
+const tagHint = 'h'
+
+var hintSeq atomic.Uint64
+
+func hintPrefix(target string) []byte {
+	k := []byte{tagHint}
+	k = append(k, target...)
+	return append(k, 0)
+}
+
+// Hint is one stored hint.
+type Hint struct {
+	Key []byte
+	Msg RecordMsg
+}
+
+// AddHint stores msg for target durably. The record's chunks must be stored here.
+func (s *Store) AddHint(target string, msg RecordMsg) error {
+	k := append(hintPrefix(target), fmt.Sprintf("%016x%08x", uint64(s.hlc.Now()), hintSeq.Add(1))...)
+	v, err := json.Marshal(msg)
+	if err != nil {
+		return err
+	}
+	refs, err := msg.Chunks()
+	if err != nil {
+		return err
+	}
+	b := s.db.NewBatch()
+	defer b.Close()
+	b.Set(k, v)
+	for _, c := range refs {
+		b.Set(refKey(c.ID, k), nil)
+	}
+	if err := b.Commit(true); err != nil {
+		return fmt.Errorf("store hint for %s: %w", target, err)
+	}
+	return nil
+}
+
+// Hints returns up to limit hints for target, oldest first.
+func (s *Store) Hints(target string, limit int) ([]Hint, error) {
+	var out []Hint
+	err := s.scan(hintPrefix(target), func(k, v []byte) (bool, error) {
+		var m RecordMsg
+		if err := json.Unmarshal(v, &m); err != nil {
+			return false, fmt.Errorf("decode hint: %w", err)
+		}
+		out = append(out, Hint{Key: append([]byte(nil), k...), Msg: m})
+		return len(out) < limit, nil
+	})
+	return out, err
+}
+
+// HintTargets counts pending hints per target node.
+func (s *Store) HintTargets() (map[string]int, error) {
+	out := map[string]int{}
+	err := s.scan([]byte{tagHint}, func(k, v []byte) (bool, error) {
+		rest := k[1:]
+		for i, c := range rest {
+			if c == 0 {
+				out[string(rest[:i])]++
+				break
+			}
+		}
+		return true, nil
+	})
+	return out, err
+}
+
+// DropHint removes a delivered hint and releases its chunks.
+func (s *Store) DropHint(h Hint) error {
+	refs, _ := h.Msg.Chunks()
+	b := s.db.NewBatch()
+	defer b.Close()
+	b.Delete(h.Key)
+	ids := make([]string, 0, len(refs))
+	for _, c := range refs {
+		b.Delete(refKey(c.ID, h.Key))
+		ids = append(ids, c.ID)
+	}
+	if err := b.Commit(true); err != nil {
+		return fmt.Errorf("drop hint: %w", err)
+	}
+	s.gc.maybeRemove(ids)
+	return nil
+}
+
+// ListLatest returns, in key order after `after`, the newest record of up to limit keys under
+// prefix, deletes included (a coordinator merging several replicas' listings needs them to hide
+// older versions elsewhere). truncated tells whether more keys follow.
+func (s *Store) ListLatest(bucket, prefix, after string, limit int) ([]RecordMsg, bool, error) {
+	if _, err := s.bucket(bucket); err != nil {
+		return nil, false, err
+	}
+	w, err := s.newWalker(bucket, prefix, "")
+	if err != nil {
+		return nil, false, err
+	}
+	defer w.it.Close()
+	ok := w.it.First()
+	if after != "" && after >= prefix {
+		ok = w.seekKey(after, true)
+	}
+	var out []RecordMsg
+	last := ""
+	for ; ok; ok = w.it.Next() {
+		key, ver, val, err := w.current()
+		if err != nil {
+			return nil, false, err
+		}
+		if key == last && len(out) > 0 && out[len(out)-1].Key == key {
+			continue // older versions of a key already answered
+		}
+		r, err := decodeHeader(val, ver)
+		if err != nil {
+			return nil, false, err
+		}
+		if r.Purged {
+			continue
+		}
+		if len(out) == limit {
+			return out, true, nil
+		}
+		last = key
+		out = append(out, RecordMsg{Bucket: bucket, Key: key, Version: ver, Enc: append([]byte(nil), val...)})
+	}
+	return out, false, nil
+}

@@ -1,0 +1,324 @@
+// Package replicate is the leaderless replication layer: any node coordinates any request. A
+// write is stored by the local object layer first (data and a new version record), then merged
+// on the RF replicas of its partition in the local site and acknowledged after W of them have it
+// on stable storage; a replica that cannot be reached gets a hint, kept durably here and handed
+// over when it is back. Reads ask the replicas, wait for R answers, merge them (the newest version
+// wins) and repair stale replicas in the background. Anti-entropy compares partition digests
+// with every peer on a schedule and when a peer comes back. There is no master, no index and no
+// placement service: placement is a pure function of the member list.
+package replicate
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/minicloud/minicloud/internal/blobstore"
+	"github.com/minicloud/minicloud/internal/object"
+	"github.com/minicloud/minicloud/internal/placement"
+	"github.com/minicloud/minicloud/internal/s3err"
+)
+
+// Cluster is the membership view replication needs.
+type Cluster interface {
+	Self() string
+	Alive(id string) bool
+	SiteNodes(site string) []string
+	RPCAddr(id string) string
+}
+
+// Options configures the replication layer.
+type Options struct {
+	Local   *object.Store
+	Cluster Cluster // nil: a single node
+	Client  *Client
+	Site    string
+	RF      int // replicas per partition in the site (default 3)
+	W       int // write quorum (default 2)
+	R       int // read quorum (default 2)
+	// AntiEntropyEvery is the period of anti-entropy rounds (default 15s).
+	AntiEntropyEvery time.Duration
+	Logger           *slog.Logger
+}
+
+// Store is the object API of a node as the S3 API sees it: the site's replicated state.
+type Store struct {
+	o      Options
+	local  *object.Store
+	log    *slog.Logger
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	kick   chan struct{}
+
+	Stats Stats
+}
+
+// Stats are counters for status and metrics.
+type Stats struct {
+	HintsStored    atomic.Int64
+	HintsDelivered atomic.Int64
+	ReadRepairs    atomic.Int64
+	AERounds       atomic.Int64
+	AEPushed       atomic.Int64
+	AELastSync     atomic.Int64 // unix nanos of the last round in which every peer was in sync
+	AEPartitionsOK atomic.Int64 // partitions found equal in the last round
+	AEPartitions   atomic.Int64 // partitions compared in the last round
+}
+
+// New builds the layer; Start runs its background work.
+func New(o Options) *Store {
+	if o.RF == 0 {
+		o.RF = 3
+	}
+	if o.W == 0 {
+		o.W = 2
+	}
+	if o.R == 0 {
+		o.R = 2
+	}
+	if o.AntiEntropyEvery == 0 {
+		o.AntiEntropyEvery = 15 * time.Second
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Store{o: o, local: o.Local, log: o.Logger.With("component", "replicate"), ctx: ctx, cancel: cancel, kick: make(chan struct{}, 1)}
+}
+
+// Start runs hinted handoff and anti-entropy until Close.
+func (s *Store) Start() {
+	if s.o.Cluster == nil {
+		return
+	}
+	s.wg.Add(2)
+	go s.hintLoop()
+	go s.antiEntropyLoop()
+}
+
+// Kick asks for an anti-entropy round and hint delivery now (a peer came back).
+func (s *Store) Kick() {
+	select {
+	case s.kick <- struct{}{}:
+	default:
+	}
+}
+
+// Close stops background work and waits for writes still draining to replicas.
+func (s *Store) Close() {
+	s.cancel()
+	s.wg.Wait()
+}
+
+func (s *Store) self() string {
+	if s.o.Cluster == nil {
+		return ""
+	}
+	return s.o.Cluster.Self()
+}
+
+// replicas returns the nodes of the site that hold bucket/key, in preference order.
+func (s *Store) replicas(bucket, key string) []string {
+	if s.o.Cluster == nil {
+		return []string{""}
+	}
+	nodes := s.o.Cluster.SiteNodes(s.o.Site)
+	if len(nodes) == 0 {
+		return []string{s.self()}
+	}
+	return placement.Replicas(placement.Partition(bucket, key), nodes, s.o.RF)
+}
+
+func (s *Store) quorum(q, n int) int {
+	if q > n {
+		return n
+	}
+	return q
+}
+
+var errDown = errors.New("replica is down")
+
+// writeOne merges msg on node n.
+func (s *Store) writeOne(ctx context.Context, n string, msg object.RecordMsg) error {
+	if n == s.self() {
+		_, err := s.local.MergeRecord(msg)
+		return err
+	}
+	if !s.o.Cluster.Alive(n) {
+		return errDown
+	}
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	return s.o.Client.Merge(ctx, s.o.Cluster.RPCAddr(n), msg, s.readChunk)
+}
+
+// write commits msg on the key's replicas and returns once W have it durably. Replicas still
+// answering are waited for in the background; those that fail get a hint. release is called
+// when no replica needs this node's copy of the data any more.
+func (s *Store) write(msg object.RecordMsg, release func()) error {
+	reps := s.replicas(msg.Bucket, msg.Key)
+	w := s.quorum(s.o.W, len(reps))
+	type result struct {
+		node string
+		err  error
+	}
+	results := make(chan result, len(reps))
+	for _, n := range reps {
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			results <- result{n, s.writeOne(s.ctx, n, msg)}
+		}()
+	}
+	acks, done := 0, 0
+	var firstErr error
+	settle := func(r result) {
+		done++
+		if r.err == nil {
+			acks++
+			return
+		}
+		if firstErr == nil {
+			firstErr = r.err
+		}
+		if r.node != s.self() {
+			if err := s.local.AddHint(r.node, msg); err != nil {
+				s.log.Error("store hint", "target", r.node, "err", err)
+			} else {
+				s.Stats.HintsStored.Add(1)
+			}
+		}
+	}
+	for acks < w && done < len(reps) {
+		settle(<-results)
+	}
+	rest := len(reps) - done
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		for i := 0; i < rest; i++ {
+			settle(<-results)
+		}
+		if release != nil {
+			release()
+		}
+	}()
+	if acks < w {
+		return s3err.ServiceUnavailable.With("Only %d of the %d replicas needed acknowledged the write (%v); it will be retried in the background.", acks, w, firstErr)
+	}
+	return nil
+}
+
+// read gathers the records of bucket/key from R replicas (all alive ones are asked).
+func (s *Store) read(ctx context.Context, bucket, key string) ([]object.RecordMsg, []string, error) {
+	reps := s.replicas(bucket, key)
+	r := s.quorum(s.o.R, len(reps))
+	type result struct {
+		node string
+		msgs []object.RecordMsg
+		err  error
+	}
+	results := make(chan result, len(reps))
+	asked := 0
+	for _, n := range reps {
+		if n != s.self() && !s.o.Cluster.Alive(n) {
+			continue
+		}
+		asked++
+		go func() {
+			if n == s.self() {
+				m, err := s.local.KeyRecords(bucket, key)
+				results <- result{n, m, err}
+				return
+			}
+			cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			defer cancel()
+			m, err := s.o.Client.Key(cctx, s.o.Cluster.RPCAddr(n), bucket, key)
+			results <- result{n, m, err}
+		}()
+	}
+	var all []object.RecordMsg
+	var from []string
+	per := map[string][]object.RecordMsg{}
+	var firstErr error
+	for i := 0; i < asked && len(from) < r; i++ {
+		res := <-results
+		if res.err != nil {
+			if firstErr == nil {
+				firstErr = res.err
+			}
+			continue
+		}
+		from = append(from, res.node)
+		per[res.node] = res.msgs
+		all = append(all, res.msgs...)
+	}
+	if len(from) < r {
+		return nil, nil, s3err.ServiceUnavailable.With("Only %d of the %d replicas needed answered (%v).", len(from), r, firstErr)
+	}
+	if len(from) > 1 {
+		s.repair(per, all)
+	}
+	return all, from, nil
+}
+
+// repair pushes to each answering replica the records others had and it lacked.
+func (s *Store) repair(per map[string][]object.RecordMsg, all []object.RecordMsg) {
+	for node, msgs := range per {
+		have := map[fingerprint]bool{}
+		for _, m := range msgs {
+			have[fingerprintOf(m)] = true
+		}
+		var missing []object.RecordMsg
+		seen := map[fingerprint]bool{}
+		for _, m := range all {
+			f := fingerprintOf(m)
+			if !have[f] && !seen[f] {
+				seen[f] = true
+				missing = append(missing, m)
+			}
+		}
+		if len(missing) == 0 {
+			continue
+		}
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			for _, m := range missing {
+				if err := s.writeOne(s.ctx, node, m); err != nil {
+					s.log.Debug("read repair", "node", node, "key", m.Key, "err", err)
+					return
+				}
+				s.Stats.ReadRepairs.Add(1)
+			}
+		}()
+	}
+}
+
+// readChunk reads a chunk here or, failing that, from any live node of the site.
+func (s *Store) readChunk(ref blobstore.Ref) ([]byte, error) {
+	data, err := s.local.ReadChunk(ref)
+	if err == nil || s.o.Cluster == nil {
+		return data, err
+	}
+	for _, n := range s.o.Cluster.SiteNodes(s.o.Site) {
+		if n == s.self() || !s.o.Cluster.Alive(n) {
+			continue
+		}
+		ctx, cancel := context.WithTimeout(s.ctx, 30*time.Second)
+		d, ferr := s.o.Client.Chunk(ctx, s.o.Cluster.RPCAddr(n), ref)
+		cancel()
+		if ferr == nil && int64(len(d)) == ref.Size && blobstore.CRC32C(d) == ref.CRC {
+			return d, nil
+		}
+	}
+	return nil, fmt.Errorf("chunk %s: no replica has a good copy: %w", ref.ID, err)
+}
+
+var _ = io.EOF
