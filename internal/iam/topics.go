@@ -41,7 +41,7 @@ func (s *Store) TopicAllowed(ak, topic string, a Action) bool {
 }
 
 // topicCovered reports whether topic (a name or a filter) lies under prefix. A prefix holding a
-// wildcard is taken literally, so a grant can never widen itself through one.
+// wildcard covers nothing: a grant cannot widen itself through one.
 func topicCovered(prefix, topic string) bool {
 	if prefix == "" || strings.ContainsAny(prefix, "+#") {
 		return false
