@@ -48,8 +48,10 @@ type Options struct {
 	Buckets  Buckets
 	Status   func(ctx context.Context) any // the node's status document
 	Metrics  http.Handler                  // Prometheus exposition
-	Logger   *slog.Logger
-	Now      func() time.Time
+	// Decommission removes a node from the layout (nil: a single node, nothing to remove).
+	Decommission func(id string) error
+	Logger       *slog.Logger
+	Now          func() time.Time
 }
 
 type handler struct {
@@ -77,6 +79,7 @@ func New(o Options) http.Handler {
 	h.mux.Handle("DELETE /_minicloud/admin/v1/keys/{ak}", h.auth(h.deleteKey))
 	h.mux.Handle("PUT /_minicloud/admin/v1/keys/{ak}/grants/{bucket}", h.auth(h.grant))
 	h.mux.Handle("DELETE /_minicloud/admin/v1/keys/{ak}/grants/{bucket}", h.auth(h.revoke))
+	h.mux.Handle("POST /_minicloud/admin/v1/nodes/{id}/decommission", h.auth(h.decommission))
 	return h
 }
 
@@ -270,6 +273,18 @@ func (h *handler) grant(w http.ResponseWriter, r *http.Request) {
 func (h *handler) revoke(w http.ResponseWriter, r *http.Request) {
 	if err := h.o.Keys.Grant(r.PathValue("ak"), r.PathValue("bucket"), ""); err != nil {
 		keyErr(w, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (h *handler) decommission(w http.ResponseWriter, r *http.Request) {
+	if h.o.Decommission == nil {
+		writeErr(w, http.StatusBadRequest, "InvalidRequest", "this node runs alone (no --mesh): there is nothing to decommission")
+		return
+	}
+	if err := h.o.Decommission(r.PathValue("id")); err != nil {
+		writeErr(w, http.StatusNotFound, "NoSuchNode", err.Error())
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)

@@ -3,9 +3,13 @@ package cli
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"sort"
+	"text/tabwriter"
 
 	"github.com/spf13/cobra"
+
+	"github.com/minicloud/minicloud/internal/node"
 )
 
 func newStatus() *cobra.Command {
@@ -13,32 +17,62 @@ func newStatus() *cobra.Command {
 	var asJSON bool
 	cmd := &cobra.Command{
 		Use:   "status",
-		Short: "Show the state of a running node and its mesh",
+		Short: "Show the state of a running node and its site: nodes, partitions, hints, repair",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			var st map[string]any
-			if err := c.do(cmd.Context(), "GET", "status", nil, &st); err != nil {
+			var raw json.RawMessage
+			if err := c.do(cmd.Context(), "GET", "status", nil, &raw); err != nil {
 				return err
 			}
 			if asJSON {
-				b, _ := json.MarshalIndent(st, "", "  ")
-				fmt.Fprintln(cmd.OutOrStdout(), string(b))
+				fmt.Fprintln(cmd.OutOrStdout(), string(raw))
 				return nil
 			}
-			keys := make([]string, 0, len(st))
-			for k := range st {
-				keys = append(keys, k)
+			var st node.Status
+			if err := json.Unmarshal(raw, &st); err != nil {
+				return fmt.Errorf("decode status: %w", err)
 			}
-			sort.Strings(keys)
-			for _, k := range keys {
-				fmt.Fprintf(cmd.OutOrStdout(), "%-18s %v\n", k+":", st[k])
-			}
+			printStatus(cmd.OutOrStdout(), st)
 			return nil
 		},
 	}
 	addClientFlags(cmd, &c)
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the raw JSON status")
 	return cmd
+}
+
+func printStatus(w io.Writer, st node.Status) {
+	fmt.Fprintf(w, "node %s (site %s), minicloud %s, up %s\n", st.Node, st.Site, st.Version, st.Uptime)
+	fmt.Fprintf(w, "S3 on %s, data in %s, %d buckets, RF=%d %s\n", st.S3, st.DataDir, st.Buckets, st.Replicas, st.Quorums)
+	if st.Corrupt > 0 {
+		fmt.Fprintf(w, "WARNING: %d reads found corrupt data (see the log)\n", st.Corrupt)
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "\nNODE\tSITE\tSTATE\tPARTITIONS\tS3\tHINTS PENDING")
+	for _, n := range st.Nodes {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%d\n", n.ID, n.Site, n.State, n.Partitions, n.S3, st.Hints[n.ID])
+	}
+	tw.Flush()
+	var other []string
+	for t := range st.Hints {
+		found := false
+		for _, n := range st.Nodes {
+			found = found || n.ID == t
+		}
+		if !found {
+			other = append(other, t)
+		}
+	}
+	sort.Strings(other)
+	for _, t := range other {
+		fmt.Fprintf(w, "hints pending for %s: %d\n", t, st.Hints[t])
+	}
+	r := st.Repair
+	fmt.Fprintf(w, "\nrepair: %d/%d partitions in sync with live peers after %d anti-entropy rounds; %d records pushed, %d hints delivered, %d read repairs\n",
+		r.PartitionsOK, r.Partitions, r.Rounds, r.Pushed, r.HintsDelivered, r.ReadRepairs)
+	if !r.LastFullSync.IsZero() {
+		fmt.Fprintf(w, "last full sync: %s\n", r.LastFullSync.Format("2006-01-02 15:04:05"))
+	}
 }
 
 func newVersion() *cobra.Command {

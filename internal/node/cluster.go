@@ -173,3 +173,16 @@ func (t *meshTables) broadcast(b object.Bucket, k *iam.Key) {
 	raw, _ := json.Marshal(st)
 	t.mesh.Broadcast(raw, nil)
 }
+
+// decommission takes a node out of the layout: its partitions move to the remaining nodes, whose
+// anti-entropy copies the data from the replicas that still hold it.
+func (n *Node) decommission(id string) error {
+	if n.cluster == nil {
+		return errors.New("this node runs alone (no --mesh)")
+	}
+	if err := n.cluster.mesh.Decommission(id); err != nil {
+		return err
+	}
+	n.repl.Kick()
+	return nil
+}

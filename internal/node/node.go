@@ -99,6 +99,7 @@ func New(cfg config.Serve, log *slog.Logger, out io.Writer) (*Node, error) {
 	adm := admin.New(admin.Options{
 		Verifier: verifier, Keys: n.keys, Buckets: n.repl, Status: n.status,
 		Metrics: promhttp.HandlerFor(n.reg, promhttp.HandlerOpts{}), Logger: n.log.With("component", "admin"),
+		Decommission: n.decommission,
 	})
 	mux := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if strings.HasPrefix(r.URL.Path, admin.Prefix) {
