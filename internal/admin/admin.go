@@ -176,6 +176,11 @@ func (h *handler) listBuckets(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, out)
 }
 
+// siteCreator is implemented by object layers that place buckets on named sites.
+type siteCreator interface {
+	CreateBucketSites(ctx context.Context, name string, sites []string) error
+}
+
 // CreateBucketRequest is the body of POST buckets.
 type CreateBucketRequest struct {
 	Name  string   `json:"name"`
@@ -188,7 +193,13 @@ func (h *handler) createBucket(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, http.StatusBadRequest, "MalformedRequest", err.Error())
 		return
 	}
-	if err := h.o.Buckets.CreateBucket(r.Context(), req.Name, strings.Join(req.Sites, ",")); err != nil {
+	var err error
+	if sc, ok := h.o.Buckets.(siteCreator); ok && len(req.Sites) > 0 {
+		err = sc.CreateBucketSites(r.Context(), req.Name, req.Sites)
+	} else {
+		err = h.o.Buckets.CreateBucket(r.Context(), req.Name, strings.Join(req.Sites, ","))
+	}
+	if err != nil {
 		writeObjErr(w, err)
 		return
 	}

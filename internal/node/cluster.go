@@ -95,6 +95,7 @@ func (n *Node) startCluster(objects *object.Store, out io.Writer) error {
 		Local: objects, Cluster: meshView{m}, Client: replicate.NewClient(clientTLS), Site: cfg.Site,
 		RF: cfg.Replicas, W: cfg.WriteQ, R: cfg.ReadQ, Logger: n.log,
 	})
+	srv.Apply = n.repl.ApplyFromSite
 	return nil
 }
 
@@ -123,6 +124,28 @@ type meshView struct{ m *mesh.Mesh }
 func (v meshView) Self() string                   { return v.m.Self() }
 func (v meshView) Alive(id string) bool           { return v.m.Alive(id) }
 func (v meshView) SiteNodes(site string) []string { return v.m.SiteNodes(site) }
+func (v meshView) Sites() []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, m := range v.m.Members() {
+		if !seen[m.Site] && !m.Decommissioned {
+			seen[m.Site] = true
+			out = append(out, m.Site)
+		}
+	}
+	return out
+}
+
+func (v meshView) SiteAlive(site string) []string {
+	var out []string
+	for _, m := range v.m.Members() {
+		if m.Site == site && m.Alive && !m.Decommissioned {
+			out = append(out, m.ID)
+		}
+	}
+	return out
+}
+
 func (v meshView) RPCAddr(id string) string {
 	mem, _ := v.m.Member(id)
 	return mem.RPC

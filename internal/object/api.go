@@ -85,6 +85,8 @@ type Bucket struct {
 	// that keeps a deleted bucket deleted on nodes that missed the delete.
 	TS      uint64 `json:"ts,omitempty"`
 	Deleted bool   `json:"deleted,omitempty"`
+	// Sites hosting the bucket: each keeps RF copies; writes in one are shipped to the others.
+	Sites []string `json:"sites,omitempty"`
 }
 
 // Meta is what a client says about an object's content when it writes it.

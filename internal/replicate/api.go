@@ -12,9 +12,23 @@ import (
 
 // The S3-facing methods: the same contract as *object.Store, over the site's replicas.
 
-// CreateBucket creates a bucket (a mesh-table change: every node learns it by gossip).
+// CreateBucket creates a bucket (a mesh-table change: every node learns it by gossip). A location
+// constraint that names known sites (comma-separated) makes them the bucket's hosting sites;
+// anything else (such as a region) leaves the bucket hosted by this node's site.
 func (s *Store) CreateBucket(ctx context.Context, name, location string) error {
-	return s.local.CreateBucket(ctx, name, location)
+	var sites []string
+	if sl, ok := s.o.Cluster.(SiteLister); ok && location != "" {
+		known := map[string]bool{}
+		for _, site := range sl.Sites() {
+			known[site] = true
+		}
+		for _, site := range strings.Split(location, ",") {
+			if site = strings.TrimSpace(site); known[site] {
+				sites = append(sites, site)
+			}
+		}
+	}
+	return s.CreateBucketSites(ctx, name, sites)
 }
 
 // DeleteBucket deletes a bucket that holds nothing anywhere in the site.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/hex"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/minicloud/minicloud/internal/object"
@@ -32,23 +33,41 @@ func (s *Store) deliverHints() {
 		return
 	}
 	for target := range targets {
-		if !s.o.Cluster.Alive(target) {
-			continue
+		s.deliverTarget(target)
+	}
+}
+
+// deliverTarget hands a target's hints over until none is left or one fails (then it waits for
+// the next round: the target is probably down again).
+func (s *Store) deliverTarget(target string) {
+	deliver := func(m object.RecordMsg) error { return s.writeOne(s.ctx, target, m) }
+	site := strings.HasPrefix(target, sitePrefix)
+	if site {
+		n, ok := s.siteTarget(target)
+		if !ok {
+			return
 		}
-		for s.ctx.Err() == nil {
-			hints, err := s.local.Hints(target, 256)
-			if err != nil || len(hints) == 0 {
-				break
+		deliver = func(m object.RecordMsg) error { return s.shipToSite(s.ctx, n, m) }
+	} else if !s.o.Cluster.Alive(target) {
+		return
+	}
+	for s.ctx.Err() == nil {
+		hints, err := s.local.Hints(target, 256)
+		if err != nil || len(hints) == 0 {
+			return
+		}
+		for _, h := range hints {
+			if err := deliver(h.Msg); err != nil {
+				s.log.Debug("hint delivery failed; will retry", "target", target, "err", err)
+				return
 			}
-			for _, h := range hints {
-				if err := s.writeOne(s.ctx, target, h.Msg); err != nil {
-					s.log.Debug("hint delivery failed; will retry", "target", target, "err", err)
-					return
-				}
-				if err := s.local.DropHint(h); err != nil {
-					s.log.Warn("drop delivered hint", "err", err)
-					return
-				}
+			if err := s.local.DropHint(h); err != nil {
+				s.log.Warn("drop delivered hint", "err", err)
+				return
+			}
+			if site {
+				s.Stats.Shipped.Add(1)
+			} else {
 				s.Stats.HintsDelivered.Add(1)
 			}
 		}

@@ -32,6 +32,8 @@ type Server struct {
 	ln    net.Listener
 	// Extra routes (e.g. MQTT forwarding) may be added before Serve.
 	Mux *http.ServeMux
+	// Apply commits a change shipped from another site on this site's replicas.
+	Apply func(object.RecordMsg) error
 }
 
 // NewServer listens on addr with TLS; the address actually bound is Addr().
@@ -49,6 +51,7 @@ func NewServer(addr string, tlsCfg *tls.Config, local *object.Store) (*Server, e
 	s.Mux.HandleFunc("GET /rpc/list", s.list)
 	s.Mux.HandleFunc("POST /rpc/digests", s.digests)
 	s.Mux.HandleFunc("GET /rpc/partition", s.partition)
+	s.Mux.HandleFunc("POST /rpc/apply", s.apply)
 	s.srv = &http.Server{Handler: s.Mux, ReadHeaderTimeout: 10 * time.Second}
 	return s, nil
 }
@@ -255,15 +258,24 @@ func (c *Client) do(ctx context.Context, method, addr, path string, q url.Values
 	return nil
 }
 
+type chunkRef = blobstore.Ref
+
 // Merge asks addr to merge m, shipping chunks it lacks (read through getChunk) first if needed.
 func (c *Client) Merge(ctx context.Context, addr string, m object.RecordMsg, getChunk func(blobstore.Ref) ([]byte, error)) error {
 	body, err := json.Marshal(m)
 	if err != nil {
 		return err
 	}
+	return c.sendWithChunks(ctx, addr, "/rpc/merge", body, m, getChunk)
+}
+
+// sendWithChunks posts a record to path; when the peer answers that it lacks chunks, it ships
+// them and tries once more.
+func (c *Client) sendWithChunks(ctx context.Context, addr, path string, body []byte, m object.RecordMsg, getChunk func(blobstore.Ref) ([]byte, error)) error {
+	var err error
 	for attempt := 0; attempt < 2; attempt++ {
 		var miss missingResp
-		err = c.do(ctx, "POST", addr, "/rpc/merge", nil, body, &miss)
+		err = c.do(ctx, "POST", addr, path, nil, body, &miss)
 		var es *errStatus
 		if err == nil || !errors.As(err, &es) || es.code != http.StatusConflict {
 			return err

@@ -69,6 +69,8 @@ type Stats struct {
 	AELastSync     atomic.Int64 // unix nanos of the last round in which every peer was in sync
 	AEPartitionsOK atomic.Int64 // partitions found equal in the last round
 	AEPartitions   atomic.Int64 // partitions compared in the last round
+	Outboxed       atomic.Int64 // changes queued for other sites
+	Shipped        atomic.Int64 // changes delivered to other sites
 }
 
 // New builds the layer; Start runs its background work.
@@ -158,10 +160,20 @@ func (s *Store) writeOne(ctx context.Context, n string, msg object.RecordMsg) er
 	return s.o.Client.Merge(ctx, s.o.Cluster.RPCAddr(n), msg, s.readChunk)
 }
 
-// write commits msg on the key's replicas and returns once W have it durably. Replicas still
-// answering are waited for in the background; those that fail get a hint. release is called
-// when no replica needs this node's copy of the data any more.
+// write commits msg in this site (see writeLocal) and queues it for the other sites hosting
+// the bucket.
 func (s *Store) write(msg object.RecordMsg, release func()) error {
+	if err := s.writeLocal(msg, release); err != nil {
+		return err
+	}
+	s.queueForSites(msg)
+	return nil
+}
+
+// writeLocal commits msg on the key's replicas in this site and returns once W have it durably.
+// Replicas still answering are waited for in the background; those that fail get a hint. release
+// is called when no replica needs this node's copy of the data any more.
+func (s *Store) writeLocal(msg object.RecordMsg, release func()) error {
 	reps := s.replicas(msg.Bucket, msg.Key)
 	w := s.quorum(s.o.W, len(reps))
 	type result struct {
