@@ -1,0 +1,139 @@
+package rulesrt
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/minicloud/minicloud/internal/rules"
+	"github.com/minicloud/minicloud/internal/rules/sql"
+)
+
+// Metastore keys of this package (tags not used elsewhere: see object/keys.go and iam/store.go):
+//
+//	'q' stream                       -> streamRecord
+//	'y' 'd' rule                     -> ruleRecord
+//	'y' 'c' rule                     -> the rule's last checkpoint (rules.Rule.Snapshot)
+//	'y' 'o' rule 0 action(2) seq(8)  -> a webhook body waiting in the outbox
+//
+// Rule names hold no 0 byte (rules.ParseRule checks), so the 0 ends a name in outbox keys.
+const (
+	tagStream  = 'q'
+	tagRule    = 'y'
+	subDef     = 'd'
+	subCkpt    = 'c'
+	subOutbox  = 'o'
+	syncWrites = true
+)
+
+func streamKey(name string) []byte         { return append([]byte{tagStream}, name...) }
+func ruleKey(sub byte, name string) []byte { return append([]byte{tagRule, sub}, name...) }
+
+type streamRecord struct {
+	SQL string `json:"sql"`
+}
+
+// SQLResult is the outcome of a stream statement.
+type SQLResult struct {
+	Message string        `json:"message"`
+	Stream  *rules.Stream `json:"stream,omitempty"`
+}
+
+func (rt *Runtime) loadStreams() error {
+	return scan(rt.o.DB, []byte{tagStream}, func(k, v []byte) error {
+		var rec streamRecord
+		if err := json.Unmarshal(v, &rec); err != nil {
+			return fmt.Errorf("load stream %s: %w", k[1:], err)
+		}
+		if _, err := rt.cat.Exec(rec.SQL); err != nil {
+			// A definition this version no longer accepts must not stop the node; its rules
+			// will say that the stream is missing.
+			rt.log.Error("stored stream no longer loads", "stream", string(k[1:]), "err", err)
+		}
+		return nil
+	})
+}
+
+// ExecSQL runs CREATE STREAM, DROP STREAM or DESCRIBE STREAM and stores the change.
+func (rt *Runtime) ExecSQL(text string) (SQLResult, error) {
+	st, err := sql.Parse(text)
+	if err != nil {
+		return SQLResult{}, badInput(err)
+	}
+	switch st := st.(type) {
+	case *sql.CreateStream:
+		return rt.createStream(text)
+	case *sql.DropStream:
+		return rt.dropStream(st.Name, text)
+	}
+	res, err := rt.cat.Exec(text)
+	if err != nil {
+		return SQLResult{}, userErr(err)
+	}
+	return SQLResult{Message: res.Message, Stream: res.Stream}, nil
+}
+
+// userErr marks catalog errors as the user's, except those the admin API maps by themselves.
+func userErr(err error) error {
+	if errors.Is(err, rules.ErrStreamExists) || errors.Is(err, rules.ErrStreamNotFound) {
+		return err
+	}
+	return badInput(err)
+}
+
+func (rt *Runtime) createStream(text string) (SQLResult, error) {
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	res, err := rt.cat.Exec(text)
+	if err != nil {
+		return SQLResult{}, userErr(err)
+	}
+	v, _ := json.Marshal(streamRecord{SQL: strings.TrimSpace(text)})
+	if err := put(rt.o.DB, streamKey(res.Stream.Name), v, syncWrites); err != nil {
+		rt.cat.Exec("DROP STREAM " + res.Stream.Name) //nolint:errcheck // undoing our own create
+		return SQLResult{}, fmt.Errorf("store stream %s: %w", res.Stream.Name, err)
+	}
+	// Rules that failed for want of this stream can run now.
+	for _, rs := range rt.rules {
+		if rs.wantRunning() && !rs.running() {
+			rt.startLocked(rs)
+		}
+	}
+	return SQLResult{Message: res.Message, Stream: res.Stream}, nil
+}
+
+func (rt *Runtime) dropStream(name, text string) (SQLResult, error) {
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	var users []string
+	for n, rs := range rt.rules {
+		if rs.streamName() == name {
+			users = append(users, n)
+		}
+	}
+	if len(users) > 0 {
+		sort.Strings(users)
+		return SQLResult{}, fmt.Errorf("drop stream %s: %w by rule %s: delete the rules first", name, ErrInUse, strings.Join(users, ", "))
+	}
+	res, err := rt.cat.Exec(text)
+	if err != nil {
+		return SQLResult{}, userErr(err)
+	}
+	if err := del(rt.o.DB, streamKey(name), syncWrites); err != nil {
+		return SQLResult{}, fmt.Errorf("drop stream %s: %w", name, err)
+	}
+	return SQLResult{Message: res.Message}, nil
+}
+
+// Streams returns the stream definitions, by name.
+func (rt *Runtime) Streams() []*rules.Stream {
+	var out []*rules.Stream
+	for _, n := range rt.cat.List() {
+		if s, ok := rt.cat.Stream(n); ok {
+			out = append(out, s)
+		}
+	}
+	return out
+}
