@@ -78,7 +78,7 @@ func (n *Node) startCluster(objects *object.Store, out io.Writer) error {
 		}
 	}
 	tables := &meshTables{objects: objects, keys: n.keys}
-	self := mesh.Member{ID: n.id, Site: cfg.Site, Mesh: cfg.Mesh, RPC: srv.Addr(), S3: n.s3ln.Addr().String()}
+	self := mesh.Member{ID: n.id, Site: cfg.Site, Mesh: cfg.Mesh, RPC: advertise(srv.Addr(), cfg.Mesh), S3: advertise(n.s3ln.Addr().String(), cfg.Mesh)}
 	m, err := mesh.Start(mesh.Options{
 		Self: self, Join: join, Secret: secret, DataDir: cfg.Data, Tables: tables,
 		Logger: n.log, OnChange: n.membershipChanged,
@@ -208,4 +208,18 @@ func (n *Node) decommission(id string) error {
 	}
 	n.repl.Kick()
 	return nil
+}
+
+// advertise turns a listen address bound to all interfaces into one peers can dial, using the
+// --mesh host (the address other nodes already reach this node at).
+func advertise(addr, meshAddr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return addr
+	}
+	if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
+		mh, _, _ := net.SplitHostPort(meshAddr)
+		return net.JoinHostPort(mh, port)
+	}
+	return addr
 }

@@ -106,6 +106,9 @@ func New(cfg config.Serve, log *slog.Logger, out io.Writer) (*Node, error) {
 			adm.ServeHTTP(w, r)
 			return
 		}
+		if n.forward(w, r) {
+			return
+		}
 		s3h.ServeHTTP(w, r)
 	})
 	n.s3 = &http.Server{

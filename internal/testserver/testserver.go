@@ -88,6 +88,9 @@ func Start(t testing.TB, extra ...string) *Node {
 	return n
 }
 
+// Init binds a Node built by hand (to set Env or Args before the first start) to its test.
+func (n *Node) Init(t testing.TB) { n.t = t }
+
 // Endpoint is the node's S3 URL.
 func (n *Node) Endpoint() string { return "http://" + n.Addr }
 
