@@ -50,6 +50,7 @@ type Options struct {
 	Metrics  http.Handler                  // Prometheus exposition
 	// Decommission removes a node from the layout (nil: a single node, nothing to remove).
 	Decommission func(id string) error
+	Rules        Rules // streams and rules (nil: the routes are absent); see rules.go
 	Logger       *slog.Logger
 	Now          func() time.Time
 }
@@ -80,6 +81,7 @@ func New(o Options) http.Handler {
 	h.mux.Handle("PUT /_minicloud/admin/v1/keys/{ak}/grants/{bucket}", h.auth(h.grant))
 	h.mux.Handle("DELETE /_minicloud/admin/v1/keys/{ak}/grants/{bucket}", h.auth(h.revoke))
 	h.mux.Handle("POST /_minicloud/admin/v1/nodes/{id}/decommission", h.auth(h.decommission))
+	h.registerRules()
 	return h
 }
 

@@ -46,6 +46,7 @@ type Node struct {
 	s3ln    net.Listener
 	repl    *replicate.Store
 	cluster *cluster
+	edge    edge // MQTT broker, HTTP ingest, rules: edge.go
 }
 
 // New opens the node's storage and builds its servers; out receives first-start messages.
@@ -92,6 +93,10 @@ func New(cfg config.Serve, log *slog.Logger, out io.Writer) (*Node, error) {
 	n.repl.Start()
 	n.registerStoreMetrics()
 	verifier := &sigv4.Verifier{Region: cfg.Region, Secret: n.keys.Secret}
+	if err := n.openEdge(verifier); err != nil {
+		n.Close()
+		return nil, err
+	}
 	s3h := s3api.New(s3api.Options{
 		Store: n.repl, Auth: n.keys, Verifier: verifier, Region: cfg.Region, Domain: cfg.Domain,
 		Logger: n.log.With("component", "s3api"), Registry: n.reg,
@@ -99,11 +104,15 @@ func New(cfg config.Serve, log *slog.Logger, out io.Writer) (*Node, error) {
 	adm := admin.New(admin.Options{
 		Verifier: verifier, Keys: n.keys, Buckets: n.repl, Status: n.status,
 		Metrics: promhttp.HandlerFor(n.reg, promhttp.HandlerOpts{}), Logger: n.log.With("component", "admin"),
-		Decommission: n.decommission,
+		Decommission: n.decommission, Rules: n.rulesAPI(),
 	})
 	mux := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if strings.HasPrefix(r.URL.Path, admin.Prefix) {
 			adm.ServeHTTP(w, r)
+			return
+		}
+		if h := n.streamsHandler(r); h != nil { // POST /streams/...: HTTP ingest, not a bucket
+			h.ServeHTTP(w, r)
 			return
 		}
 		if n.forward(w, r) {
@@ -152,6 +161,7 @@ func (n *Node) Run(ctx context.Context) error {
 // Close releases everything in reverse order of opening.
 func (n *Node) Close() error {
 	var errs []error
+	n.closeEdge()
 	if n.repl != nil {
 		n.repl.Close()
 		n.repl = nil
