@@ -81,6 +81,7 @@ func New(o Options) http.Handler {
 	h.mux.Handle("PUT /_minicloud/admin/v1/keys/{ak}/grants/{bucket}", h.auth(h.grant))
 	h.mux.Handle("DELETE /_minicloud/admin/v1/keys/{ak}/grants/{bucket}", h.auth(h.revoke))
 	h.mux.Handle("POST /_minicloud/admin/v1/nodes/{id}/decommission", h.auth(h.decommission))
+	h.mux.Handle("POST /_minicloud/admin/v1/buckets/{name}/sync", h.auth(h.addSync))
 	h.registerRules()
 	return h
 }
@@ -163,6 +164,8 @@ type BucketInfo struct {
 	Location   string    `json:"location,omitempty"`
 	Versioning string    `json:"versioning,omitempty"`
 	Public     bool      `json:"public,omitempty"`
+	Sites      []string  `json:"sites,omitempty"`
+	SyncTo     []string  `json:"syncTo,omitempty"`
 }
 
 func (h *handler) listBuckets(w http.ResponseWriter, r *http.Request) {
@@ -173,7 +176,11 @@ func (h *handler) listBuckets(w http.ResponseWriter, r *http.Request) {
 	}
 	out := make([]BucketInfo, 0, len(bs))
 	for _, b := range bs {
-		out = append(out, BucketInfo{Name: b.Name, Created: b.Created, Location: b.Location, Versioning: b.Versioning, Public: b.PublicRead})
+		bi := BucketInfo{Name: b.Name, Created: b.Created, Location: b.Location, Versioning: b.Versioning, Public: b.PublicRead, Sites: b.Sites}
+		for _, t := range b.Sync {
+			bi.SyncTo = append(bi.SyncTo, t.Endpoint+"/"+t.Bucket+"/"+t.Prefix)
+		}
+		out = append(out, bi)
 	}
 	writeJSON(w, http.StatusOK, out)
 }
@@ -301,4 +308,33 @@ func (h *handler) decommission(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// syncAdder is implemented by object layers that replicate buckets to upstream S3 endpoints.
+type syncAdder interface {
+	AddSyncTarget(ctx context.Context, bucket string, t object.SyncTarget) (object.SyncTarget, error)
+}
+
+func (h *handler) addSync(w http.ResponseWriter, r *http.Request) {
+	sa, ok := h.o.Buckets.(syncAdder)
+	if !ok {
+		writeErr(w, http.StatusNotImplemented, "NotImplemented", "this node cannot sync buckets upstream")
+		return
+	}
+	var t object.SyncTarget
+	if err := decode(r, &t); err != nil {
+		writeErr(w, http.StatusBadRequest, "MalformedRequest", err.Error())
+		return
+	}
+	if t.Endpoint == "" || t.Bucket == "" || t.AccessKey == "" || t.SecretKey == "" {
+		writeErr(w, http.StatusBadRequest, "InvalidArgument", "a sync target needs endpoint, bucket, accessKey and secretKey")
+		return
+	}
+	t, err := sa.AddSyncTarget(r.Context(), r.PathValue("name"), t)
+	if err != nil {
+		writeObjErr(w, err)
+		return
+	}
+	t.SecretKey = ""
+	writeJSON(w, http.StatusCreated, t)
 }

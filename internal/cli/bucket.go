@@ -16,7 +16,7 @@ func newBucket() *cobra.Command {
 		Use:   "bucket",
 		Short: "Create, list and delete buckets",
 	}
-	cmd.AddCommand(newBucketCreate(), newBucketList(), newBucketDelete())
+	cmd.AddCommand(newBucketCreate(), newBucketList(), newBucketDelete(), newBucketSync())
 	return cmd
 }
 

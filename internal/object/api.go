@@ -87,6 +87,19 @@ type Bucket struct {
 	Deleted bool   `json:"deleted,omitempty"`
 	// Sites hosting the bucket: each keeps RF copies; writes in one are shipped to the others.
 	Sites []string `json:"sites,omitempty"`
+	// Sync lists upstream S3 endpoints that receive a copy of every change.
+	Sync []SyncTarget `json:"sync,omitempty"`
+}
+
+// SyncTarget is an upstream S3 bucket a minicloud bucket replicates to.
+type SyncTarget struct {
+	ID        string `json:"id"`
+	Endpoint  string `json:"endpoint"` // URL, e.g. https://s3.amazonaws.com or http://10.1.2.3:9000
+	Bucket    string `json:"bucket"`
+	Prefix    string `json:"prefix,omitempty"`
+	Region    string `json:"region,omitempty"`
+	AccessKey string `json:"accessKey"`
+	SecretKey string `json:"secretKey,omitempty"`
 }
 
 // Meta is what a client says about an object's content when it writes it.

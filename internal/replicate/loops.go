@@ -41,14 +41,23 @@ func (s *Store) deliverHints() {
 // the next round: the target is probably down again).
 func (s *Store) deliverTarget(target string) {
 	deliver := func(m object.RecordMsg) error { return s.writeOne(s.ctx, target, m) }
-	site := strings.HasPrefix(target, sitePrefix)
-	if site {
+	site := strings.HasPrefix(target, sitePrefix) || strings.HasPrefix(target, cloudPrefix)
+	if strings.HasPrefix(target, cloudPrefix) {
+		d, ok := s.cloudDeliverer(target)
+		if !ok {
+			return
+		}
+		deliver = d
+	} else if strings.HasPrefix(target, sitePrefix) {
+		if s.o.Cluster == nil {
+			return
+		}
 		n, ok := s.siteTarget(target)
 		if !ok {
 			return
 		}
 		deliver = func(m object.RecordMsg) error { return s.shipToSite(s.ctx, n, m) }
-	} else if !s.o.Cluster.Alive(target) {
+	} else if s.o.Cluster == nil || !s.o.Cluster.Alive(target) {
 		return
 	}
 	for s.ctx.Err() == nil {
@@ -66,7 +75,9 @@ func (s *Store) deliverTarget(target string) {
 				return
 			}
 			if site {
-				s.Stats.Shipped.Add(1)
+				if strings.HasPrefix(target, sitePrefix) {
+					s.Stats.Shipped.Add(1)
+				}
 			} else {
 				s.Stats.HintsDelivered.Add(1)
 			}

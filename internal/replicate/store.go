@@ -55,6 +55,7 @@ type Store struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 	kick   chan struct{}
+	clouds cloudClients
 
 	Stats Stats
 }
@@ -96,11 +97,12 @@ func New(o Options) *Store {
 
 // Start runs hinted handoff and anti-entropy until Close.
 func (s *Store) Start() {
+	s.wg.Add(1)
+	go s.hintLoop()
 	if s.o.Cluster == nil {
 		return
 	}
-	s.wg.Add(2)
-	go s.hintLoop()
+	s.wg.Add(1)
 	go s.antiEntropyLoop()
 }
 
@@ -167,6 +169,7 @@ func (s *Store) write(msg object.RecordMsg, release func()) error {
 		return err
 	}
 	s.queueForSites(msg)
+	s.queueForCloud(msg)
 	return nil
 }
 
