@@ -115,8 +115,8 @@ func (s *Store) shipToCloud(t object.SyncTarget, m object.RecordMsg) error {
 		}
 		return rerr
 	}
-	if cur.Version.Less(m.Version) {
-		return nil // cannot happen: the queued change is in the merged state
+	if cur.Version != m.Version {
+		return nil // overtaken: the newer change has its own outbox entry, which ships it
 	}
 	rd, err := s.local.OpenMsg(*cur, 0, -1, s.readChunk)
 	if err != nil {
