@@ -18,8 +18,9 @@ import (
 
 // cluster is the node's part of the mesh: gossip membership, the data RPC server and client.
 type cluster struct {
-	mesh *mesh.Mesh
-	rpc  *replicate.Server
+	mesh   *mesh.Mesh
+	rpc    *replicate.Server
+	client *replicate.Client
 }
 
 // meshSecret returns the mesh secret: from the environment, from the data dir, or, for the first
@@ -91,8 +92,9 @@ func (n *Node) startCluster(objects *object.Store, out io.Writer) error {
 	tables.mesh = m
 	objects.OnBucketChange = func(b object.Bucket) { tables.broadcast(b, nil) }
 	n.keys.OnChange = func(k iam.Key) { tables.broadcast(object.Bucket{}, &k) }
+	n.cluster.client = replicate.NewClient(clientTLS)
 	n.repl = replicate.New(replicate.Options{
-		Local: objects, Cluster: meshView{m}, Client: replicate.NewClient(clientTLS), Site: cfg.Site,
+		Local: objects, Cluster: meshView{m}, Client: n.cluster.client, Site: cfg.Site,
 		RF: cfg.Replicas, W: cfg.WriteQ, R: cfg.ReadQ, Logger: n.log,
 	})
 	srv.Apply = n.repl.ApplyFromSite

@@ -34,19 +34,20 @@ var Version = "0.1.0-dev"
 
 // Node is one running minicloud process.
 type Node struct {
-	cfg     config.Serve
-	log     *slog.Logger
-	id      string
-	started time.Time
-	meta    *metastore.DB
-	objects *object.Store
-	keys    *iam.Store
-	reg     *prometheus.Registry
-	s3      *http.Server
-	s3ln    net.Listener
-	repl    *replicate.Store
-	cluster *cluster
-	edge    edge // MQTT broker, HTTP ingest, rules: edge.go
+	cfg       config.Serve
+	log       *slog.Logger
+	id        string
+	started   time.Time
+	meta      *metastore.DB
+	objects   *object.Store
+	keys      *iam.Store
+	reg       *prometheus.Registry
+	s3        *http.Server
+	s3ln      net.Listener
+	repl      *replicate.Store
+	cluster   *cluster
+	mqttPeers *mqttPeers
+	edge      edge // MQTT broker, HTTP ingest, rules: edge.go
 }
 
 // New opens the node's storage and builds its servers; out receives first-start messages.
@@ -96,6 +97,9 @@ func New(cfg config.Serve, log *slog.Logger, out io.Writer) (*Node, error) {
 	if err := n.openEdge(verifier); err != nil {
 		n.Close()
 		return nil, err
+	}
+	if n.cluster != nil {
+		n.startMQTTPeers(n.cluster.client)
 	}
 	s3h := s3api.New(s3api.Options{
 		Store: n.repl, Auth: n.keys, Verifier: verifier, Region: cfg.Region, Domain: cfg.Domain,
@@ -161,6 +165,8 @@ func (n *Node) Run(ctx context.Context) error {
 // Close releases everything in reverse order of opening.
 func (n *Node) Close() error {
 	var errs []error
+	n.mqttPeers.close()
+	n.mqttPeers = nil
 	n.closeEdge()
 	if n.repl != nil {
 		n.repl.Close()

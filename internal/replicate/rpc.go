@@ -324,3 +324,9 @@ func (c *Client) List(ctx context.Context, addr, bucket, prefix, after string, l
 	}
 	return out.Entries, out.Truncated, err
 }
+
+// Post sends a JSON body to path on addr (for other subsystems riding on the mesh RPC, such as
+// MQTT forwarding).
+func (c *Client) Post(ctx context.Context, addr, path string, body []byte) error {
+	return c.do(ctx, "POST", addr, path, nil, body, nil)
+}
