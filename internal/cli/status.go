@@ -48,9 +48,9 @@ func printStatus(w io.Writer, st node.Status) {
 		fmt.Fprintf(w, "WARNING: %d reads found corrupt data (see the log)\n", st.Corrupt)
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "\nNODE\tSITE\tSTATE\tPARTITIONS\tS3\tHINTS PENDING")
+	fmt.Fprintln(tw, "\nNODE\tSITE\tSTATE\tPARTITIONS\tDATA\tS3\tHINTS PENDING")
 	for _, n := range st.Nodes {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%d\n", n.ID, n.Site, n.State, n.Partitions, n.S3, st.Hints[n.ID])
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%d\n", n.ID, n.Site, n.State, n.Partitions, humanBytes(n.DataBytes), n.S3, st.Hints[n.ID])
 	}
 	tw.Flush()
 	var other []string
@@ -84,4 +84,20 @@ func newVersion() *cobra.Command {
 			fmt.Fprintln(cmd.OutOrStdout(), "minicloud", versionString())
 		},
 	}
+}
+
+func humanBytes(b int64) string {
+	if b < 0 {
+		return "?"
+	}
+	const unit = 1024
+	if b < unit {
+		return fmt.Sprintf("%d B", b)
+	}
+	div, exp := int64(unit), 0
+	for n := b / unit; n >= unit; n /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(b)/float64(div), "KMGTPE"[exp])
 }

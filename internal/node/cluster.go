@@ -71,6 +71,7 @@ func (n *Node) startCluster(objects *object.Store, out io.Writer) error {
 		return err
 	}
 	n.cluster = &cluster{rpc: srv}
+	srv.Mux.HandleFunc("GET /rpc/usage", n.serveUsage)
 	go srv.Serve()
 	var join []string
 	for _, j := range strings.Split(cfg.Join, ",") {

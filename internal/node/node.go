@@ -47,6 +47,7 @@ type Node struct {
 	repl      *replicate.Store
 	cluster   *cluster
 	mqttPeers *mqttPeers
+	usage     usage
 	edge      edge // MQTT broker, HTTP ingest, rules: edge.go
 }
 
@@ -93,6 +94,7 @@ func New(cfg config.Serve, log *slog.Logger, out io.Writer) (*Node, error) {
 	}
 	n.repl.Start()
 	n.registerStoreMetrics()
+	n.reg.MustRegister(n.repl.Collector())
 	verifier := &sigv4.Verifier{Region: cfg.Region, Secret: n.keys.Secret}
 	if err := n.openEdge(verifier); err != nil {
 		n.Close()
@@ -213,6 +215,7 @@ type NodeStatus struct {
 	S3         string `json:"s3"`
 	State      string `json:"state"`
 	Partitions int    `json:"partitions"`
+	DataBytes  int64  `json:"dataBytes"` // -1 when the node did not answer
 }
 
 // RepairStatus tells how far anti-entropy and hinted handoff have got.
@@ -244,7 +247,7 @@ func (n *Node) status(ctx context.Context) any {
 		st.Repair.LastFullSync = time.Unix(0, t)
 	}
 	if n.cluster == nil {
-		st.Nodes = []NodeStatus{{ID: n.id, Site: n.cfg.Site, S3: st.S3, State: "alive", Partitions: placement.Partitions}}
+		st.Nodes = []NodeStatus{{ID: n.id, Site: n.cfg.Site, S3: st.S3, State: "alive", Partitions: placement.Partitions, DataBytes: n.usage.get(n.cfg.Data)}}
 		return st
 	}
 	held := map[string]int{}
@@ -256,6 +259,7 @@ func (n *Node) status(ctx context.Context) any {
 			}
 		}
 	}
+	sizes := n.peerUsage(ctx)
 	for _, m := range n.cluster.mesh.Members() {
 		state := "down"
 		switch {
@@ -264,7 +268,11 @@ func (n *Node) status(ctx context.Context) any {
 		case m.Alive:
 			state = "alive"
 		}
-		st.Nodes = append(st.Nodes, NodeStatus{ID: m.ID, Site: m.Site, S3: m.S3, State: state, Partitions: held[m.ID]})
+		size, ok := sizes[m.ID]
+		if !ok {
+			size = -1
+		}
+		st.Nodes = append(st.Nodes, NodeStatus{ID: m.ID, Site: m.Site, S3: m.S3, State: state, Partitions: held[m.ID], DataBytes: size})
 	}
 	return st
 }

@@ -1,9 +1,14 @@
 package object
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"sync/atomic"
+	"time"
+
+	"github.com/minicloud/minicloud/internal/crdt"
 )
 
 // Hints are writes meant for a replica that was down: kept durably here, with references that
@@ -137,4 +142,33 @@ func (s *Store) ListLatest(bucket, prefix, after string, limit int) ([]RecordMsg
 		out = append(out, RecordMsg{Bucket: bucket, Key: key, Version: ver, Enc: append([]byte(nil), val...)})
 	}
 	return out, false, nil
+}
+
+// HintStat summarises the hints waiting for one target.
+type HintStat struct {
+	Count  int
+	Oldest time.Time // when the oldest waiting change was queued
+}
+
+// HintStats returns, per target, how many hints wait and since when.
+func (s *Store) HintStats() (map[string]HintStat, error) {
+	out := map[string]HintStat{}
+	err := s.scan([]byte{tagHint}, func(k, v []byte) (bool, error) {
+		rest := k[1:]
+		i := bytes.IndexByte(rest, 0)
+		if i < 0 {
+			return true, nil
+		}
+		target := string(rest[:i])
+		st := out[target]
+		st.Count++
+		if st.Count == 1 && len(rest) >= i+1+16 {
+			if ts, err := strconv.ParseUint(string(rest[i+1:i+17]), 16, 64); err == nil {
+				st.Oldest = crdt.Timestamp(ts).Physical()
+			}
+		}
+		out[target] = st
+		return true, nil
+	})
+	return out, err
 }

@@ -330,3 +330,8 @@ func (c *Client) List(ctx context.Context, addr, bucket, prefix, after string, l
 func (c *Client) Post(ctx context.Context, addr, path string, body []byte) error {
 	return c.do(ctx, "POST", addr, path, nil, body, nil)
 }
+
+// Get reads path on addr into *out (raw bytes).
+func (c *Client) Get(ctx context.Context, addr, path string, out *[]byte) error {
+	return c.do(ctx, "GET", addr, path, nil, nil, out)
+}
