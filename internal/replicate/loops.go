@@ -135,6 +135,8 @@ func (s *Store) sharedPartitions() map[string][]int {
 // antiEntropyRound compares partition digests with every live peer and pushes what they lack.
 func (s *Store) antiEntropyRound(ctx context.Context) {
 	s.Stats.AERounds.Add(1)
+	started := time.Now()
+	s.sets() // notice a layout change before comparing
 	shared := s.sharedPartitions()
 	want := map[int]bool{}
 	for _, ps := range shared {
@@ -183,6 +185,7 @@ func (s *Store) antiEntropyRound(ctx context.Context) {
 	s.Stats.AEPartitionsOK.Store(int64(equal))
 	if compared == equal {
 		s.Stats.AELastSync.Store(time.Now().UnixNano())
+		s.endTransition(started)
 	}
 }
 

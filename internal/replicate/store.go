@@ -20,7 +20,6 @@ import (
 
 	"github.com/minicloud/minicloud/internal/blobstore"
 	"github.com/minicloud/minicloud/internal/object"
-	"github.com/minicloud/minicloud/internal/placement"
 	"github.com/minicloud/minicloud/internal/s3err"
 )
 
@@ -56,6 +55,7 @@ type Store struct {
 	wg     sync.WaitGroup
 	kick   chan struct{}
 	clouds cloudClients
+	layout layout
 
 	Stats Stats
 }
@@ -127,18 +127,6 @@ func (s *Store) self() string {
 	return s.o.Cluster.Self()
 }
 
-// replicas returns the nodes of the site that hold bucket/key, in preference order.
-func (s *Store) replicas(bucket, key string) []string {
-	if s.o.Cluster == nil {
-		return []string{""}
-	}
-	nodes := s.o.Cluster.SiteNodes(s.o.Site)
-	if len(nodes) == 0 {
-		return []string{s.self()}
-	}
-	return placement.Replicas(placement.Partition(bucket, key), nodes, s.o.RF)
-}
-
 func (s *Store) quorum(q, n int) int {
 	if q > n {
 		return n
@@ -177,8 +165,9 @@ func (s *Store) write(msg object.RecordMsg, release func()) error {
 // Replicas still answering are waited for in the background; those that fail get a hint. release
 // is called when no replica needs this node's copy of the data any more.
 func (s *Store) writeLocal(msg object.RecordMsg, release func()) error {
-	reps := s.replicas(msg.Bucket, msg.Key)
-	w := s.quorum(s.o.W, len(reps))
+	cur, prev := s.replicaSets(msg.Bucket, msg.Key)
+	reps := union(cur, prev)
+	q := s.newQuorumCheck(cur, prev, s.o.W)
 	type result struct {
 		node string
 		err  error
@@ -197,6 +186,7 @@ func (s *Store) writeLocal(msg object.RecordMsg, release func()) error {
 		done++
 		if r.err == nil {
 			acks++
+			q.ok(r.node)
 			return
 		}
 		if firstErr == nil {
@@ -210,7 +200,7 @@ func (s *Store) writeLocal(msg object.RecordMsg, release func()) error {
 			}
 		}
 	}
-	for acks < w && done < len(reps) {
+	for !q.met() && done < len(reps) {
 		settle(<-results)
 	}
 	rest := len(reps) - done
@@ -224,16 +214,17 @@ func (s *Store) writeLocal(msg object.RecordMsg, release func()) error {
 			release()
 		}
 	}()
-	if acks < w {
-		return s3err.ServiceUnavailable.With("Only %d of the %d replicas needed acknowledged the write (%v); it will be retried in the background.", acks, w, firstErr)
+	if !q.met() {
+		return s3err.ServiceUnavailable.With("Only %d replicas acknowledged the write, %d needed (%v); it will be retried in the background.", acks, q.needCur, firstErr)
 	}
 	return nil
 }
 
 // read gathers the records of bucket/key from R replicas (all alive ones are asked).
 func (s *Store) read(ctx context.Context, bucket, key string) ([]object.RecordMsg, []string, error) {
-	reps := s.replicas(bucket, key)
-	r := s.quorum(s.o.R, len(reps))
+	cur, prev := s.replicaSets(bucket, key)
+	reps := union(cur, prev)
+	q := s.newQuorumCheck(cur, prev, s.o.R)
 	type result struct {
 		node string
 		msgs []object.RecordMsg
@@ -262,7 +253,7 @@ func (s *Store) read(ctx context.Context, bucket, key string) ([]object.RecordMs
 	var from []string
 	per := map[string][]object.RecordMsg{}
 	var firstErr error
-	for i := 0; i < asked && len(from) < r; i++ {
+	for i := 0; i < asked && !q.readMet(); i++ {
 		res := <-results
 		if res.err != nil {
 			if firstErr == nil {
@@ -270,12 +261,13 @@ func (s *Store) read(ctx context.Context, bucket, key string) ([]object.RecordMs
 			}
 			continue
 		}
+		q.ok(res.node)
 		from = append(from, res.node)
 		per[res.node] = res.msgs
 		all = append(all, res.msgs...)
 	}
-	if len(from) < r {
-		return nil, nil, s3err.ServiceUnavailable.With("Only %d of the %d replicas needed answered (%v).", len(from), r, firstErr)
+	if !q.readMet() {
+		return nil, nil, s3err.ServiceUnavailable.With("Only %d replicas answered, %d needed (%v).", len(from), q.needCur, firstErr)
 	}
 	if len(from) > 1 {
 		s.repair(per, all)

@@ -1,0 +1,135 @@
+package replicate
+
+import (
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/minicloud/minicloud/internal/placement"
+)
+
+// Layout transitions (Garage's lesson): when the site's node set changes (a join or a
+// decommission), the new replicas of a partition do not have its data yet. Until this node's
+// anti-entropy has found every partition it shares with live peers in sync, writes go to the old
+// and the new replica sets (each must reach its quorum) and reads wait for a quorum of the old
+// set, which has the data; answers from new replicas are merged in too.
+
+type layout struct {
+	mu    sync.Mutex
+	cur   []string
+	prev  []string // nil when no transition runs
+	since time.Time
+}
+
+// sets returns the site's current node set and, during a transition, the previous one.
+func (s *Store) sets() (cur, prev []string) {
+	nodes := s.o.Cluster.SiteNodes(s.o.Site)
+	if len(nodes) == 0 {
+		nodes = []string{s.self()}
+	}
+	l := &s.layout
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if !slices.Equal(nodes, l.cur) {
+		if l.cur != nil && l.prev == nil {
+			l.prev = l.cur // an ongoing transition keeps its older set: that is where data is
+		}
+		if l.cur != nil {
+			l.since = time.Now()
+			s.log.Info("layout changed; writing to old and new replicas until in sync", "nodes", nodes, "previous", l.prev)
+		}
+		l.cur = nodes
+	}
+	return l.cur, l.prev
+}
+
+// endTransition closes a transition once an anti-entropy round that began after it found every
+// shared partition in sync.
+func (s *Store) endTransition(roundStart time.Time) {
+	l := &s.layout
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.prev != nil && roundStart.After(l.since) {
+		s.log.Info("layout transition complete", "nodes", l.cur)
+		l.prev = nil
+	}
+}
+
+// Transitioning reports whether a layout transition is running (for status).
+func (s *Store) Transitioning() bool {
+	s.layout.mu.Lock()
+	defer s.layout.mu.Unlock()
+	return s.layout.prev != nil
+}
+
+// replicaSets returns the key's replicas in the current layout and, during a transition, in the
+// previous one (nil otherwise).
+func (s *Store) replicaSets(bucket, key string) (cur, prev []string) {
+	if s.o.Cluster == nil {
+		return []string{""}, nil
+	}
+	nodes, old := s.sets()
+	p := placement.Partition(bucket, key)
+	cur = placement.Replicas(p, nodes, s.o.RF)
+	if old != nil {
+		prev = placement.Replicas(p, old, s.o.RF)
+		if slices.Equal(sorted(prev), sorted(cur)) {
+			prev = nil
+		}
+	}
+	return cur, prev
+}
+
+func sorted(s []string) []string {
+	c := slices.Clone(s)
+	slices.Sort(c)
+	return c
+}
+
+func union(a, b []string) []string {
+	out := slices.Clone(a)
+	for _, n := range b {
+		if !slices.Contains(out, n) {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// quorumCheck counts answers per replica set.
+type quorumCheck struct {
+	cur, prev   []string
+	needCur     int
+	needPrev    int
+	okCur, okPv int
+}
+
+func (s *Store) newQuorumCheck(cur, prev []string, q int) *quorumCheck {
+	c := &quorumCheck{cur: cur, prev: prev, needCur: s.quorum(q, len(cur))}
+	if prev != nil {
+		c.needPrev = s.quorum(q, len(prev))
+	}
+	return c
+}
+
+func (c *quorumCheck) ok(n string) {
+	if slices.Contains(c.cur, n) {
+		c.okCur++
+	}
+	if slices.Contains(c.prev, n) {
+		c.okPv++
+	}
+}
+
+// met reports whether the write quorum is reached in every set that counts.
+func (c *quorumCheck) met() bool {
+	return c.okCur >= c.needCur && c.okPv >= c.needPrev
+}
+
+// readMet: during a transition the old set's quorum is what guarantees seeing the data.
+func (c *quorumCheck) readMet() bool {
+	if c.prev != nil {
+		return c.okPv >= c.needPrev
+	}
+	return c.okCur >= c.needCur
+}
