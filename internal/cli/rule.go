@@ -87,11 +87,12 @@ func readRuleFile(name string, stdin io.Reader) ([]byte, error) {
 	return data, nil
 }
 
+// lineCol turns a decoder's offset (the count of bytes read, the bad one included) into the
+// 1-based line and column of the bad byte.
 func lineCol(data []byte, offset int64) (int, int) {
-	offset = min(max(offset, 0), int64(len(data)))
-	before := string(data[:offset])
-	line := strings.Count(before, "\n") + 1
-	return line, len(before) - strings.LastIndexByte(before, '\n')
+	offset = min(max(offset, 1), int64(len(data)))
+	before := string(data[:offset-1])
+	return strings.Count(before, "\n") + 1, len(before) - strings.LastIndexByte(before, '\n')
 }
 
 func newRuleList() *cobra.Command {

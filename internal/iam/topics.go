@@ -6,20 +6,21 @@ import "strings"
 // names have no ':'):
 //
 //	mqtt:*          every topic
-//	mqtt:PREFIX     every topic (or filter) that starts with PREFIX, compared byte by byte;
-//	                end PREFIX with '/' to stop at a topic level: "mqtt:sensors/" covers
-//	                "sensors/t1" and "sensors/#" but not "sensorsX" nor "#"
+//	mqtt:PREFIX     the topic subtree PREFIX: the topic PREFIX itself and every topic below it
+//	                (PREFIX/...), matched by whole levels, so "mqtt:sensors" covers "sensors",
+//	                "sensors/t1" and the filter "sensors/#", but neither "sensorsX" nor "#";
+//	                a trailing '/' changes nothing ("mqtt:plant1/line2/" = "mqtt:plant1/line2")
 //
 // The permission of the grant says what the key may do there: read subscribes, write publishes,
 // readwrite and owner do both. The root key may do everything. Granted with the usual command:
 //
-//	minicloud key grant KEY 'mqtt:sensors/' write
+//	minicloud key grant KEY mqtt:sensors write
 const TopicGrantPrefix = "mqtt:"
 
 // TopicAllowed reports whether ak may subscribe to (ActionRead) or publish on (ActionWrite) the
 // topic name or filter. A shared subscription's "$share/GROUP/" prefix is not part of the filter
 // here: the caller strips it. A filter is allowed only when every topic it can match is, so a
-// wildcard must lie after the granted prefix.
+// wildcard must lie below the granted subtree.
 func (s *Store) TopicAllowed(ak, topic string, a Action) bool {
 	k, ok := s.get(ak)
 	if !ok {
@@ -40,11 +41,13 @@ func (s *Store) TopicAllowed(ak, topic string, a Action) bool {
 	return false
 }
 
-// topicCovered reports whether topic (a name or a filter) lies under prefix. A prefix holding a
-// wildcard covers nothing: a grant cannot widen itself through one.
+// topicCovered reports whether topic (a name or a filter) lies in the subtree prefix. A prefix
+// holding a wildcard covers nothing: a grant cannot widen itself through one.
 func topicCovered(prefix, topic string) bool {
+	prefix = strings.TrimSuffix(prefix, "/")
 	if prefix == "" || strings.ContainsAny(prefix, "+#") {
 		return false
 	}
-	return strings.HasPrefix(topic, prefix)
+	rest, ok := strings.CutPrefix(topic, prefix)
+	return ok && (rest == "" || rest[0] == '/')
 }

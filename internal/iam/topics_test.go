@@ -18,7 +18,7 @@ func TestTopicAllowed(t *testing.T) {
 		t.Fatal(err)
 	}
 	for ak, grants := range map[string]map[string]string{
-		"dev":    {"mqtt:sensors/": PermWrite, "mqtt:cmd/dev1/": PermRead, "photos": PermReadWrite},
+		"dev":    {"mqtt:sensors": PermWrite, "mqtt:cmd/dev1/": PermRead, "photos": PermReadWrite},
 		"all":    {"mqtt:*": PermReadWrite},
 		"bucket": {"*": PermOwner},
 		"wild":   {"mqtt:a/+": PermReadWrite},
@@ -41,7 +41,11 @@ func TestTopicAllowed(t *testing.T) {
 		{"dev", "sensors/t1", ActionWrite, true},
 		{"dev", "sensors/t1", ActionRead, false},
 		{"dev", "sensorsX", ActionWrite, false},
-		{"dev", "sensors", ActionWrite, false},
+		{"dev", "sensors", ActionWrite, true},
+		{"dev", "sensors/#", ActionRead, false},
+		{"dev", "cmd/dev1", ActionRead, true},
+		{"dev", "cmd/dev10", ActionRead, false},
+		{"dev", "cmd/dev1/+/x", ActionRead, true},
 		{"dev", "cmd/dev1/#", ActionRead, true},
 		{"dev", "cmd/#", ActionRead, false},
 		{"dev", "#", ActionRead, false},

@@ -5,6 +5,7 @@
 package ingest
 
 import (
+	"bytes"
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
@@ -12,6 +13,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/minicloud/minicloud/internal/iam"
 	"github.com/minicloud/minicloud/internal/s3err"
@@ -132,6 +134,9 @@ func (h *handler) authenticate(w http.ResponseWriter, r *http.Request) (string, 
 		}
 		return ak, r.Body, true
 	}
+	if strings.HasPrefix(r.Header.Get("Authorization"), "AWS4-HMAC-SHA256 ") && r.Header.Get("X-Amz-Content-Sha256") == "" {
+		return h.authenticateUnhashed(w, r)
+	}
 	res, err := h.o.Verifier.Verify(r)
 	if err != nil {
 		e := s3err.As(err)
@@ -144,6 +149,29 @@ func (h *handler) authenticate(w http.ResponseWriter, r *http.Request) (string, 
 		return "", nil, false
 	}
 	return res.AccessKey, res.Body, true
+}
+
+// authenticateUnhashed serves SigV4 requests without X-Amz-Content-Sha256 (see verifyUnhashed).
+func (h *handler) authenticateUnhashed(w http.ResponseWriter, r *http.Request) (string, io.Reader, bool) {
+	data, err := io.ReadAll(io.LimitReader(r.Body, MaxBody+1))
+	if err != nil {
+		writeErr(w, http.StatusBadRequest, "IncompleteBody", "read body: "+err.Error())
+		return "", nil, false
+	}
+	if len(data) > MaxBody {
+		writeErr(w, http.StatusRequestEntityTooLarge, "EntityTooLarge", "the body is over 1 MiB: send fewer lines per request")
+		return "", nil, false
+	}
+	now := time.Now()
+	if h.o.Verifier.Now != nil {
+		now = h.o.Verifier.Now()
+	}
+	ak, err := verifyUnhashed(r, data, h.o.Verifier.Region, h.o.Keys.Secret, now)
+	if err != nil {
+		writeErr(w, http.StatusForbidden, "AccessDenied", "SigV4: "+err.Error())
+		return "", nil, false
+	}
+	return ak, bytes.NewReader(data), true
 }
 
 func validTopic(topic string) error {

@@ -84,6 +84,7 @@ type Broker struct {
 	keys     Keys
 	log      *slog.Logger
 	db       *metastore.DB // nil without DataDir
+	store    *storeHook    // nil without DataDir
 	ln       *guardedListener
 	local    *mochi.Client // publishes of this process: forwarded to peers
 	fromPeer *mochi.Client // publishes from other nodes: never forwarded again
@@ -114,7 +115,10 @@ func New(o Options) (*Broker, error) {
 	b := &Broker{keys: o.Keys, log: o.Logger}
 	b.srv = mochi.New(&mochi.Options{
 		Capabilities: caps,
-		Logger:       slog.New(quietHandler{o.Logger.Handler(), slog.LevelWarn}),
+		// mochi logs each client's misbehaviour (a denied publish, a keepalive it dislikes) as a
+		// warning with the whole packet, payload included: noise at best, a leak at worst. What
+		// matters of it is counted in the metrics.
+		Logger:       slog.New(quietHandler{o.Logger.Handler(), slog.LevelError}),
 		InlineClient: true, // in-process subscriptions (Subscribe) ride on mochi's inline client
 		// $SYS topics once a minute, not every second: nobody here reads them often.
 		SysTopicResendInterval: 60,
@@ -131,7 +135,7 @@ func New(o Options) (*Broker, error) {
 		return nil, err
 	}
 	if o.Listener != nil {
-		b.ln = newGuardedListener("tcp", o.Listener, o.MaxConnections, o.ConnectTimeout, b.metrics.refused.Inc)
+		b.ln = newGuardedListener("tcp", o.Listener, o.MaxConnections, o.ConnectTimeout, b.metrics.refused.Inc, o.Logger)
 		if err := b.srv.AddListener(b.ln); err != nil {
 			b.closeStore()
 			return nil, fmt.Errorf("mqtt listener: %w", err)
@@ -162,14 +166,17 @@ func (b *Broker) addHooks(o Options) error {
 	if err != nil {
 		return fmt.Errorf("open mqtt store: %w", err)
 	}
-	b.db = db
-	if err := b.srv.AddHook(newStoreHook(db, o.Logger), nil); err != nil {
+	b.db, b.store = db, newStoreHook(db, o.Logger)
+	if err := b.srv.AddHook(b.store, nil); err != nil {
 		return fmt.Errorf("mqtt store hook: %w", err)
 	}
 	return nil
 }
 
 func (b *Broker) closeStore() {
+	if b.store != nil {
+		b.store.Stop() // mochi stops it on Close; not when New fails half way
+	}
 	if b.db != nil {
 		b.db.Close()
 		b.db = nil
@@ -260,8 +267,7 @@ func (b *Broker) Subscribe(filter string, fn func(topic string, payload []byte))
 	}, nil
 }
 
-// quietHandler drops mochi's records below min: it logs every start step and every client's
-// connection at info level, which would drown the node's own log.
+// quietHandler drops mochi's records below min.
 type quietHandler struct {
 	slog.Handler
 	min slog.Level

@@ -44,8 +44,8 @@ func newEnv(t *testing.T) *env {
 	}
 	e := &env{t: t, keys: keys, dataDir: filepath.Join(t.TempDir(), "mqtt"), secrets: map[string]string{rootKey: rootSecret}}
 	for ak, grants := range map[string]map[string]string{
-		"reader":  {"mqtt:sensors/": iam.PermRead},
-		"writer":  {"mqtt:sensors/": iam.PermWrite},
+		"reader":  {"mqtt:sensors": iam.PermRead},
+		"writer":  {"mqtt:sensors": iam.PermWrite},
 		"nogrant": {},
 	} {
 		k, err := keys.CreateKey(ak, ak, time.Now())

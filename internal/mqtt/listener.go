@@ -34,9 +34,9 @@ type guardedListener struct {
 
 var _ listeners.Listener = (*guardedListener)(nil)
 
-func newGuardedListener(id string, ln net.Listener, maxConns int, connectTimeout time.Duration, refused func()) *guardedListener {
+func newGuardedListener(id string, ln net.Listener, maxConns int, connectTimeout time.Duration, refused func(), log *slog.Logger) *guardedListener {
 	return &guardedListener{
-		id: id, ln: ln, maxConns: maxConns, connectTimeout: connectTimeout, refused: refused,
+		id: id, ln: ln, maxConns: maxConns, connectTimeout: connectTimeout, refused: refused, log: log,
 		slots: make(chan struct{}, maxConns), conns: map[net.Conn]struct{}{}, done: make(chan struct{}),
 	}
 }
@@ -45,12 +45,9 @@ func (l *guardedListener) ID() string       { return l.id }
 func (l *guardedListener) Address() string  { return l.ln.Addr().String() }
 func (l *guardedListener) Protocol() string { return "tcp" }
 
-// Init receives mochi's logger; the socket is already open (New opened it so that a port in
-// use fails node start-up rather than later).
-func (l *guardedListener) Init(log *slog.Logger) error {
-	l.log = log
-	return nil
-}
+// Init is a no-op: the socket is already open (the node opens it so that a port in use fails
+// start-up rather than later), and the listener logs to the broker's logger, not mochi's.
+func (l *guardedListener) Init(*slog.Logger) error { return nil }
 
 // Serve accepts until Close. mochi runs it on a goroutine of its own without waiting for it, so
 // Close does the waiting.

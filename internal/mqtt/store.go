@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	mochi "github.com/mochi-mqtt/server/v2"
@@ -52,9 +53,10 @@ func retainedKey(topic string) []byte { return append([]byte{tagRetained}, topic
 // publish path free of disk writes for the common case.
 //
 // Session records and subscriptions are written with fsync (rare, and a lost subscription loses
-// every later message); in-flight and retained messages without (one per message: an fsync each
-// would cap the broker at the disk's fsync rate). Pebble still writes them to its log at once,
-// so they survive a crash of the process, though not of the machine.
+// every later message). In-flight and retained messages are written without, one per message (an
+// fsync each would cap a publisher at the disk's fsync rate), and a syncer fsyncs Pebble's log
+// every SyncInterval when they dirtied it: Pebble keeps unsynced records in its own buffer, so
+// without that a crash of the process would lose them. A crash loses at most that interval.
 type storeHook struct {
 	mochi.HookBase
 	db  *metastore.DB
@@ -67,17 +69,52 @@ type storeHook struct {
 	// closes, and a write to a closed Pebble panics.
 	openMu sync.RWMutex
 	open   bool
+
+	dirty      atomic.Bool   // unsynced writes since the last sync
+	stopSyncer chan struct{} // closed by Stop
+	syncerDone chan struct{}
+	stopOnce   sync.Once
 }
+
+// SyncInterval bounds what a crash of the process can lose of in-flight and retained messages.
+const SyncInterval = 50 * time.Millisecond
+
+// syncKey is rewritten with fsync to push Pebble's log to disk.
+var syncKey = []byte{'z'}
 
 func newStoreHook(db *metastore.DB, log *slog.Logger) *storeHook {
-	return &storeHook{db: db, log: log, persisted: map[string]bool{}, open: true}
+	h := &storeHook{db: db, log: log, persisted: map[string]bool{}, open: true,
+		stopSyncer: make(chan struct{}), syncerDone: make(chan struct{})}
+	go h.syncer()
+	return h
 }
 
-// Stop is called by mochi when the broker closes; the store is closed after it.
+func (h *storeHook) syncer() {
+	defer close(h.syncerDone)
+	t := time.NewTicker(SyncInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-h.stopSyncer:
+			return
+		case <-t.C:
+			if h.dirty.Swap(false) {
+				h.write(true, func(b *metastore.Batch) { b.Set(syncKey, nil) })
+			}
+		}
+	}
+}
+
+// Stop is called by mochi when the broker closes; the store is closed after it. Pebble syncs
+// its log on close.
 func (h *storeHook) Stop() error {
-	h.openMu.Lock()
-	h.open = false
-	h.openMu.Unlock()
+	h.stopOnce.Do(func() {
+		close(h.stopSyncer)
+		<-h.syncerDone
+		h.openMu.Lock()
+		h.open = false
+		h.openMu.Unlock()
+	})
 	return nil
 }
 
@@ -91,6 +128,9 @@ func (h *storeHook) write(sync bool, fill func(b *metastore.Batch)) {
 	b := h.db.NewBatch()
 	defer b.Close()
 	fill(b)
+	if !sync {
+		h.dirty.Store(true)
+	}
 	if err := b.Commit(sync); err != nil {
 		h.log.Error("mqtt store: write failed", "err", err)
 	}
