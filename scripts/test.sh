@@ -27,3 +27,4 @@ echo "== go test (race detector on)"
 go test -race -count=1 -timeout 20m ./...
 echo "== client script tests"
 bash tests/clients.sh
+bash tests/mqtt.sh
