@@ -21,6 +21,9 @@ func TestStreamsPersistAndErrors(t *testing.T) {
 		t.Fatalf("create: %+v", res)
 	}
 	e.reopen()
+	if res := e.sql("show  streams;"); res.Message != "s1" {
+		t.Fatalf("SHOW STREAMS = %q", res.Message)
+	}
 	if res := e.sql("DESCRIBE STREAM s1"); !strings.Contains(res.Message, "device") {
 		t.Fatalf("after reopen DESCRIBE = %q", res.Message)
 	}

@@ -56,8 +56,17 @@ func (rt *Runtime) loadStreams() error {
 	})
 }
 
-// ExecSQL runs CREATE STREAM, DROP STREAM or DESCRIBE STREAM and stores the change.
+// ExecSQL runs CREATE STREAM, DROP STREAM, DESCRIBE STREAM or SHOW STREAMS and stores the
+// change.
 func (rt *Runtime) ExecSQL(text string) (SQLResult, error) {
+	if strings.EqualFold(strings.Join(strings.Fields(strings.TrimSuffix(strings.TrimSpace(text), ";")), " "), "SHOW STREAMS") {
+		// eKuiper's listing; the parser knows stream definitions only.
+		names := rt.cat.List()
+		if len(names) == 0 {
+			return SQLResult{Message: "No stream definitions are found."}, nil
+		}
+		return SQLResult{Message: strings.Join(names, "\n")}, nil
+	}
 	st, err := sql.Parse(text)
 	if err != nil {
 		return SQLResult{}, badInput(err)
