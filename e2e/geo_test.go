@@ -162,3 +162,36 @@ func TestForwardToHostingSite(t *testing.T) {
 		return err != nil && minio.ToErrorResponse(err).StatusCode == 503
 	})
 }
+
+// TestAddSiteToBucket: a bucket hosted by site a gains site b later; b receives a copy of every
+// existing object and then serves them itself.
+func TestAddSiteToBucket(t *testing.T) {
+	ctx := testserver.Context(t)
+	a, aMesh := startSiteNode(t, "a", "")
+	b, _ := startSiteNode(t, "b", aMesh)
+	cli(t, a.Endpoint(), "bucket", "create", "grow", "--sites", "a")
+	ca := minioClient(t, a.Endpoint())
+	for i := 0; i < 50; i++ {
+		key := fmt.Sprintf("o%02d", i)
+		data := content(key, 1000+i*100)
+		if _, err := ca.PutObject(ctx, "grow", key, bytes.NewReader(data), int64(len(data)), minio.PutObjectOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out := cli(t, a.Endpoint(), "bucket", "sites", "grow", "a,b")
+	if !strings.Contains(out, "copying to b") {
+		t.Fatalf("bucket sites: %s", out)
+	}
+	eventually(t, 60*time.Second, "copy to site b finished", func() bool {
+		return !strings.Contains(cli(t, a.Endpoint(), "status"), "site:b")
+	})
+	a.Kill() // b must now serve from its own copy, not by forwarding
+	cb := minioClient(t, b.Endpoint())
+	for i := 0; i < 50; i++ {
+		key := fmt.Sprintf("o%02d", i)
+		got, err := getBytes(ctx, cb, "grow", key)
+		if err != nil || !bytes.Equal(got, content(key, 1000+i*100)) {
+			t.Fatalf("%s on b after a is gone: %v", key, err)
+		}
+	}
+}

@@ -82,6 +82,7 @@ func New(o Options) http.Handler {
 	h.mux.Handle("DELETE /_minicloud/admin/v1/keys/{ak}/grants/{bucket}", h.auth(h.revoke))
 	h.mux.Handle("POST /_minicloud/admin/v1/nodes/{id}/decommission", h.auth(h.decommission))
 	h.mux.Handle("POST /_minicloud/admin/v1/buckets/{name}/sync", h.auth(h.addSync))
+	h.mux.Handle("PUT /_minicloud/admin/v1/buckets/{name}/sites", h.auth(h.setSites))
 	h.registerRules()
 	return h
 }
@@ -337,4 +338,33 @@ func (h *handler) addSync(w http.ResponseWriter, r *http.Request) {
 	}
 	t.SecretKey = ""
 	writeJSON(w, http.StatusCreated, t)
+}
+
+// siteSetter is implemented by object layers that can move buckets between sites.
+type siteSetter interface {
+	SetBucketSites(ctx context.Context, bucket string, sites []string) ([]string, error)
+}
+
+// SitesRequest is the body of PUT buckets/{name}/sites.
+type SitesRequest struct {
+	Sites []string `json:"sites"`
+}
+
+func (h *handler) setSites(w http.ResponseWriter, r *http.Request) {
+	ss, ok := h.o.Buckets.(siteSetter)
+	if !ok {
+		writeErr(w, http.StatusNotImplemented, "NotImplemented", "this node cannot move buckets between sites")
+		return
+	}
+	var req SitesRequest
+	if err := decode(r, &req); err != nil {
+		writeErr(w, http.StatusBadRequest, "MalformedRequest", err.Error())
+		return
+	}
+	added, err := ss.SetBucketSites(r.Context(), r.PathValue("name"), req.Sites)
+	if err != nil {
+		writeObjErr(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"sites": req.Sites, "copying_to": added})
 }

@@ -16,7 +16,7 @@ func newBucket() *cobra.Command {
 		Use:   "bucket",
 		Short: "Create, list and delete buckets",
 	}
-	cmd.AddCommand(newBucketCreate(), newBucketList(), newBucketDelete(), newBucketSync())
+	cmd.AddCommand(newBucketCreate(), newBucketList(), newBucketDelete(), newBucketSync(), newBucketSites())
 	return cmd
 }
 

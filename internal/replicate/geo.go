@@ -130,3 +130,66 @@ func (c *Client) apply(ctx context.Context, addr string, m object.RecordMsg, get
 	}
 	return c.sendWithChunks(ctx, addr, "/rpc/apply", body, m, getChunk)
 }
+
+// SetBucketSites changes the sites hosting a bucket. A site added receives every current object
+// through its outbox (the backlog in status shows the copy's progress); a site removed stops
+// receiving changes and its nodes forward the bucket's requests to the remaining sites. The
+// removed site's copy is left in place (not yet reclaimed).
+func (s *Store) SetBucketSites(ctx context.Context, bucket string, sites []string) (added []string, err error) {
+	if len(sites) == 0 {
+		return nil, object.ErrInvalidArgument.With("A bucket must be hosted by at least one site.")
+	}
+	var old []string
+	err = s.local.UpdateBucket(ctx, bucket, func(b *object.Bucket) error {
+		old = b.Sites
+		if len(old) == 0 {
+			old = []string{s.o.Site}
+		}
+		b.Sites = sites
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	for _, site := range sites {
+		if !contains(old, site) && site != s.o.Site {
+			added = append(added, site)
+		}
+	}
+	if len(added) == 0 {
+		return nil, nil
+	}
+	marker := ""
+	for {
+		res, err := s.ListObjects(ctx, bucket, object.ListOptions{Marker: marker, MaxKeys: 1000})
+		if err != nil {
+			return added, err
+		}
+		for _, o := range res.Objects {
+			msgs, _, err := s.read(ctx, bucket, o.Key)
+			if err != nil {
+				return added, err
+			}
+			for _, m := range msgs { // every version, so a versioned bucket arrives whole
+				for _, site := range added {
+					if err := s.local.AddHint(sitePrefix+site, m); err != nil {
+						return added, err
+					}
+				}
+			}
+		}
+		if !res.IsTruncated {
+			return added, nil
+		}
+		marker = res.NextMarker
+	}
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
