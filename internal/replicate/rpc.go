@@ -52,6 +52,7 @@ func NewServer(addr string, tlsCfg *tls.Config, local *object.Store) (*Server, e
 	s.Mux.HandleFunc("POST /rpc/digests", s.digests)
 	s.Mux.HandleFunc("GET /rpc/partition", s.partition)
 	s.Mux.HandleFunc("POST /rpc/apply", s.apply)
+	s.Mux.HandleFunc("POST /rpc/hint", s.hint)
 	s.srv = &http.Server{Handler: s.Mux, ReadHeaderTimeout: 10 * time.Second}
 	return s, nil
 }

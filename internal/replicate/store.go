@@ -169,15 +169,24 @@ func (s *Store) writeLocal(msg object.RecordMsg, release func()) error {
 	reps := union(cur, prev)
 	q := s.newQuorumCheck(cur, prev, s.o.W)
 	type result struct {
-		node string
-		err  error
+		node   string
+		err    error
+		handed bool // a fallback node keeps the write as a hint for node
 	}
 	results := make(chan result, len(reps))
-	for _, n := range reps {
+	fallbacks := s.fallbacks(msg.Bucket, msg.Key, reps)
+	for i, n := range reps {
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
-			results <- result{n, s.writeOne(s.ctx, n, msg)}
+			err := s.writeOne(s.ctx, n, msg)
+			if err != nil && n != s.self() && i < len(fallbacks) {
+				if herr := s.handOff(s.ctx, fallbacks[i], n, msg); herr == nil {
+					results <- result{n, nil, true}
+					return
+				}
+			}
+			results <- result{n, err, false}
 		}()
 	}
 	acks, done := 0, 0
@@ -187,6 +196,9 @@ func (s *Store) writeLocal(msg object.RecordMsg, release func()) error {
 		if r.err == nil {
 			acks++
 			q.ok(r.node)
+			if r.handed {
+				s.Stats.HintsStored.Add(1)
+			}
 			return
 		}
 		if firstErr == nil {
