@@ -23,6 +23,7 @@ type guardedListener struct {
 	connectTimeout time.Duration
 	log            *slog.Logger
 	refused        func() // counts a connection refused for being over the cap
+	readBuffer     int    // SO_RCVBUF of accepted connections; 0 leaves the system's
 
 	slots  chan struct{} // one token per open connection
 	mu     sync.Mutex
@@ -87,6 +88,12 @@ func (l *guardedListener) Serve(establish listeners.EstablishFn) {
 			l.refused()
 			conn.Close()
 			continue
+		}
+		if tc, ok := conn.(*net.TCPConn); ok && l.readBuffer > 0 {
+			// A bounded receive buffer (Linux otherwise grows it to megabytes) makes the
+			// broker's backpressure reach a fast publisher after a few hundred messages
+			// instead of after seconds' worth buffered in the kernel.
+			_ = tc.SetReadBuffer(l.readBuffer)
 		}
 		if !l.track(conn) {
 			conn.Close()

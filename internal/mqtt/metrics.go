@@ -15,6 +15,8 @@ type metrics struct {
 	authFailures prometheus.Counter
 	aclDenied    prometheus.Counter
 	refused      prometheus.Counter
+	throttled    prometheus.Counter
+	stalled      prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer, info *system.Info) (*metrics, error) {
@@ -39,12 +41,20 @@ func newMetrics(reg prometheus.Registerer, info *system.Info) (*metrics, error) 
 			Name: "minicloud_mqtt_connections_refused_total",
 			Help: "Connections closed at once because the broker had its maximum open.",
 		}),
+		throttled: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "minicloud_mqtt_backpressure_waits_total",
+			Help: "Short waits of publishers for a congested subscriber (backpressure instead of loss).",
+		}),
+		stalled: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "minicloud_mqtt_stalled_subscribers_total",
+			Help: "Times a publisher stopped waiting for a subscriber that drained nothing for a second.",
+		}),
 	}
 	if reg == nil {
 		return m, nil
 	}
 	load := func(p *int64) func() float64 { return func() float64 { return float64(atomic.LoadInt64(p)) } }
-	cs := []prometheus.Collector{m.published, m.forwarded, m.authFailures, m.aclDenied, m.refused,
+	cs := []prometheus.Collector{m.published, m.forwarded, m.authFailures, m.aclDenied, m.refused, m.throttled, m.stalled,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "minicloud_mqtt_connections", Help: "MQTT clients connected now."}, load(&info.ClientsConnected)),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "minicloud_mqtt_messages_received_total", Help: "PUBLISH packets received from clients."}, load(&info.MessagesReceived)),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "minicloud_mqtt_messages_sent_total", Help: "PUBLISH packets sent to clients."}, load(&info.MessagesSent)),

@@ -1,0 +1,213 @@
+package mqtt
+
+import (
+	"reflect"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	mochi "github.com/mochi-mqtt/server/v2"
+	"github.com/mochi-mqtt/server/v2/packets"
+)
+
+// flowHook gives publishers backpressure instead of dropping messages for slow subscribers.
+// mochi queues each delivery on the subscriber's outbound queue and in-flight window and drops
+// it when either is full, counted but lost, QoS 1 included; a Go broker on a few cores accepts
+// publishes from many connections faster than one subscriber can take them, so under load it
+// loses most of them. Here a sampler marks subscribers whose queue or window is over 30% full
+// (and a drop marks its subscriber at once); while marked (and WatchHold after), a publish to
+// a topic one of them subscribes to waits (on the publisher's goroutine,
+// which stops reading from its socket: TCP carries the pressure back to the publisher) until
+// that subscriber is under 20% again.
+//
+// A subscriber that drains nothing for Options.StallTimeout is given up on until it drains again (or
+// for GiveUpFor): a stuck client costs publishers one wait in a while and loses messages itself
+// (counted) until its keepalive runs out. Offline
+// persistent sessions are never waited for; beyond MaxInflight they lose messages.
+type flowHook struct {
+	mochi.HookBase
+	b        *Broker
+	stall    time.Duration // Options.StallTimeout
+	maxQueue float64
+	maxIn    float64
+	watch    atomic.Pointer[map[string]*mochi.Client] // congested subscribers by client id
+	tick     atomic.Pointer[chan struct{}]            // closed at every sample: waiters look again
+	stop     chan struct{}
+	done     chan struct{}
+
+	mu      sync.Mutex
+	givenUp map[*mochi.Client]time.Time // stuck subscribers nobody waits for, since when
+	lastHot map[*mochi.Client]time.Time // when each watched subscriber was last congested
+}
+
+// Thresholds of subscriber pressure (the fuller of its queue and its in-flight window).
+const (
+	pressureHigh = 0.3 // the sampler marks a subscriber congested from here
+	pressureLow  = 0.2 // a waiting publisher goes on from here
+	// SampleInterval is how often the sampler looks at every client, and how often a waiting
+	// publisher looks again.
+	SampleInterval = 5 * time.Millisecond
+	// GiveUpFor is how long a stalled subscriber is not waited for (unless it drains first).
+	GiveUpFor = 30 * time.Second
+	// WatchHold keeps a subscriber watched this long after it was last congested, so that
+	// every publish checks it (cheaply) rather than bursting into it between two samples.
+	WatchHold = time.Second
+)
+
+func newFlowHook(b *Broker, o Options) *flowHook {
+	h := &flowHook{b: b, stall: o.StallTimeout, maxQueue: float64(o.MaxQueuedWrites), maxIn: float64(o.MaxInflight),
+		stop: make(chan struct{}), done: make(chan struct{}), givenUp: map[*mochi.Client]time.Time{}, lastHot: map[*mochi.Client]time.Time{}}
+	ch := make(chan struct{})
+	h.tick.Store(&ch)
+	return h
+}
+
+func (h *flowHook) ID() string { return "minicloud-flow" }
+
+func (h *flowHook) Provides(b byte) bool { return b == mochi.OnPublish || b == mochi.OnPublishDropped }
+
+// OnPublishDropped marks the subscriber congested at once, without waiting for the sampler
+// (which a busy machine may run late), so that one drop stops the next ones.
+func (h *flowHook) OnPublishDropped(cl *mochi.Client, _ packets.Packet) {
+	if cl.Net.Inline {
+		return
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if _, gaveUp := h.givenUp[cl]; gaveUp {
+		return
+	}
+	h.lastHot[cl] = time.Now()
+	hot := map[string]*mochi.Client{cl.ID: cl}
+	if w := h.watch.Load(); w != nil {
+		if (*w)[cl.ID] == cl {
+			return
+		}
+		for id, c := range *w {
+			hot[id] = c
+		}
+	}
+	h.watch.Store(&hot)
+}
+
+// outboundField is the index of mochi's unexported per-client outbound queue in ClientState,
+// read (length only) by reflection; -1 if a mochi upgrade removed it (then TestBackpressureInsteadOfLoss fails).
+var outboundField = func() int {
+	f, ok := reflect.TypeOf((*mochi.ClientState)(nil)).Elem().FieldByName("outbound")
+	if !ok || f.Type.Kind() != reflect.Chan || len(f.Index) != 1 {
+		return -1
+	}
+	return f.Index[0]
+}()
+
+func queueLen(cl *mochi.Client) int {
+	if outboundField < 0 {
+		return 0
+	}
+	return reflect.ValueOf(&cl.State).Elem().Field(outboundField).Len()
+}
+
+func (h *flowHook) pressure(cl *mochi.Client) float64 {
+	return max(float64(queueLen(cl))/h.maxQueue, float64(cl.State.Inflight.Len())/h.maxIn)
+}
+
+// run samples every client each SampleInterval until close.
+func (h *flowHook) run() {
+	defer close(h.done)
+	t := time.NewTicker(SampleInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-h.stop:
+			close(*h.tick.Load())
+			return
+		case <-t.C:
+		}
+		h.sample()
+		next := make(chan struct{})
+		close(*h.tick.Swap(&next))
+	}
+}
+
+func (h *flowHook) sample() {
+	now := time.Now()
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for cl, since := range h.givenUp {
+		if cl.Closed() || h.pressure(cl) < pressureLow || now.Sub(since) > GiveUpFor {
+			delete(h.givenUp, cl)
+		}
+	}
+	for _, cl := range h.b.srv.Clients.GetAll() {
+		if !cl.Net.Inline && !cl.Closed() && h.pressure(cl) >= pressureHigh {
+			h.lastHot[cl] = now
+		}
+	}
+	var hot map[string]*mochi.Client
+	for cl, last := range h.lastHot {
+		if _, gaveUp := h.givenUp[cl]; gaveUp || cl.Closed() || now.Sub(last) > WatchHold {
+			delete(h.lastHot, cl)
+			continue
+		}
+		if hot == nil {
+			hot = map[string]*mochi.Client{}
+		}
+		hot[cl.ID] = cl
+	}
+	if hot == nil {
+		h.watch.Store(nil)
+	} else {
+		h.watch.Store(&hot)
+	}
+}
+
+func (h *flowHook) close() {
+	close(h.stop)
+	<-h.done
+}
+
+// OnPublish waits, before mochi fans a message out, for the congested subscribers of its topic.
+func (h *flowHook) OnPublish(cl *mochi.Client, pk packets.Packet) (packets.Packet, error) {
+	w := h.watch.Load()
+	if w == nil {
+		return pk, nil
+	}
+	subs := h.b.srv.Topics.Subscribers(pk.TopicName)
+	for id := range subs.Subscriptions {
+		h.waitFor(cl, (*w)[id])
+	}
+	for _, group := range subs.Shared {
+		for id := range group {
+			h.waitFor(cl, (*w)[id])
+		}
+	}
+	return pk, nil
+}
+
+func (h *flowHook) waitFor(publisher, sub *mochi.Client) {
+	if sub == nil || sub == publisher {
+		return
+	}
+	best, progress := h.pressure(sub), time.Now()
+	for p := best; p > pressureLow && !sub.Closed(); p = h.pressure(sub) {
+		h.mu.Lock()
+		_, gaveUp := h.givenUp[sub]
+		if !gaveUp && p >= best && time.Since(progress) > h.stall {
+			h.givenUp[sub], gaveUp = time.Now(), true
+			h.b.metrics.stalled.Inc()
+		}
+		h.mu.Unlock()
+		if gaveUp {
+			return
+		}
+		if p < best { // any draining is progress; a stuck client's queue stays put
+			best, progress = p, time.Now()
+		}
+		h.b.metrics.throttled.Inc()
+		select {
+		case <-*h.tick.Load():
+		case <-h.stop:
+			return
+		}
+	}
+}
