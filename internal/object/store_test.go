@@ -205,3 +205,32 @@ func TestMultipart(t *testing.T) {
 		t.Fatalf("upload still there: %v", err)
 	}
 }
+
+// A newer state of the same version (new tags) replaces the record instead of deleting it.
+func TestMergeSameVersionNewerTags(t *testing.T) {
+	s, _ := openTest(t)
+	ctx := context.Background()
+	s.CreateBucket(ctx, "tbk", "")
+	p, err := s.PreparePut(ctx, "tbk", "k", bytes.NewReader([]byte("data")), 4, PutOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Release()
+	if _, err := s.MergeRecord(p.Msg); err != nil {
+		t.Fatal(err)
+	}
+	tagged, err := s.PrepareTagging(p.Msg, map[string]string{"team": "edge"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if changed, err := s.MergeRecord(tagged.Msg); err != nil || !changed {
+		t.Fatalf("merge tags: %v %v", changed, err)
+	}
+	tags, _, err := s.GetObjectTagging(ctx, "tbk", "k", "")
+	if err != nil || tags["team"] != "edge" {
+		t.Fatalf("tags after merge: %v %v", tags, err)
+	}
+	if got := readAll(t, s, "tbk", "k", "", 0, -1); string(got) != "data" {
+		t.Fatalf("data after tag merge: %q", got)
+	}
+}

@@ -133,6 +133,16 @@ type commit struct {
 func (s *Store) apply(bucket, key string, c commit) error {
 	batch := s.db.NewBatch()
 	defer batch.Close()
+	// Deletes first: a record replaced by a newer state of the same version (tags, purge) has the
+	// same key, and a later delete in the batch would remove the new record.
+	var dropped []string
+	for _, i := range c.remove {
+		batch.Delete(c.keys[i])
+		for _, ch := range c.recs[i].Chunks {
+			batch.Delete(refKey(ch.ID, c.keys[i]))
+			dropped = append(dropped, ch.ID)
+		}
+	}
 	if c.add != nil {
 		vk := versionKey(bucket, key, c.add.version)
 		val, err := c.add.encode()
@@ -142,14 +152,6 @@ func (s *Store) apply(bucket, key string, c commit) error {
 		batch.Set(vk, val)
 		for _, ch := range c.add.Chunks {
 			batch.Set(refKey(ch.ID, vk), nil)
-		}
-	}
-	var dropped []string
-	for _, i := range c.remove {
-		batch.Delete(c.keys[i])
-		for _, ch := range c.recs[i].Chunks {
-			batch.Delete(refKey(ch.ID, c.keys[i]))
-			dropped = append(dropped, ch.ID)
 		}
 	}
 	if err := batch.Commit(true); err != nil {
