@@ -57,6 +57,10 @@ type Options struct {
 	Logger  *slog.Logger
 	// OnChange is called (not under any lock of the mesh) when membership or liveness changes.
 	OnChange func()
+	// Memberlist, if set, adjusts the gossip configuration just before it starts. Tests use it
+	// to run many nodes in one process on a simulated network (cfg.Transport) with tuned
+	// intervals (internal/mesh/sim_test.go). Nil in production.
+	Memberlist func(cfg *memberlist.Config)
 }
 
 // Mesh is a running membership.
@@ -116,6 +120,9 @@ func Start(o Options) (*Mesh, error) {
 	cfg.Delegate = (*delegate)(m)
 	cfg.Events = (*events)(m)
 	cfg.Logger = log.New(slogWriter{m.log}, "", 0)
+	if o.Memberlist != nil {
+		o.Memberlist(cfg)
+	}
 	m.queue = &memberlist.TransmitLimitedQueue{NumNodes: func() int { return m.ml.NumMembers() }, RetransmitMult: 3}
 	if m.ml, err = memberlist.Create(cfg); err != nil {
 		return nil, fmt.Errorf("start gossip on %s: %w", o.Self.Mesh, err)
