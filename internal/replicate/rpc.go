@@ -42,7 +42,16 @@ func NewServer(addr string, tlsCfg *tls.Config, local *object.Store) (*Server, e
 	if err != nil {
 		return nil, fmt.Errorf("listen for mesh RPC on %s: %w", addr, err)
 	}
-	s := &Server{local: local, ln: ln, Mux: http.NewServeMux()}
+	s := newServer(local)
+	s.ln = ln
+	s.srv = &http.Server{Handler: s.Mux, ReadHeaderTimeout: 10 * time.Second}
+	return s, nil
+}
+
+// newServer builds a Server's routes without a listener (NewServer adds one; tests route to
+// Handler through an in-memory network).
+func newServer(local *object.Store) *Server {
+	s := &Server{local: local, Mux: http.NewServeMux()}
 	s.Mux.HandleFunc("POST /rpc/merge", s.merge)
 	s.Mux.HandleFunc("PUT /rpc/chunk/{id}", s.putChunk)
 	s.Mux.HandleFunc("GET /rpc/chunk/{id}", s.getChunk)
@@ -53,8 +62,7 @@ func NewServer(addr string, tlsCfg *tls.Config, local *object.Store) (*Server, e
 	s.Mux.HandleFunc("GET /rpc/partition", s.partition)
 	s.Mux.HandleFunc("POST /rpc/apply", s.apply)
 	s.Mux.HandleFunc("POST /rpc/hint", s.hint)
-	s.srv = &http.Server{Handler: s.Mux, ReadHeaderTimeout: 10 * time.Second}
-	return s, nil
+	return s
 }
 
 // Addr is the bound address.
