@@ -253,6 +253,21 @@ peak_rss() {
 	echo "peak RSS (VmHWM) $1: ${hwm:-n/a (not running)}"
 }
 
+# describe prints what was measured, on what.
+describe() {
+	local rev
+	rev=$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo unknown)
+	if [[ -n "$(git -C "$REPO" status --porcelain -- cmd internal go.mod go.sum 2>/dev/null)" ]]; then
+		rev="$rev+uncommitted changes"
+	fi
+	echo "date:      $(date -u +%FT%TZ)"
+	echo "machine:   $(nproc) CPUs, $(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo), $(awk '/^MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo) RAM"
+	echo "disk:      $(df -h --output=source,fstype "$WORK" | tail -n 1 | tr -s ' ')"
+	echo "minicloud: $rev ($(go version | cut -d' ' -f3))"
+	echo "MinIO:     $("$CACHE_BIN/minio" --version 2>/dev/null | head -n 1)"
+	echo "settings:  ROUNDS=$ROUNDS CONC=$CONC DURATION=$DURATION OBJECTS=$OBJECTS BIG_OBJECTS=$BIG_OBJECTS LIST_OBJECTS=$LIST_OBJECTS"
+}
+
 main() {
 	install_minio
 	build
@@ -261,6 +276,8 @@ main() {
 	log "rounds $ROUNDS, concurrency $CONC, duration $DURATION, objects $OBJECTS, 64MiB objects $BIG_OBJECTS, list objects $LIST_OBJECTS; data in $WORK"
 	: >"$RESULTS"
 	run_all
+	echo
+	describe
 	print_table
 	peak_rss minicloud "${MC_PID:-0}"
 	peak_rss MinIO "$MINIO_PID"
