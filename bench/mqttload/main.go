@@ -59,7 +59,7 @@ func main() {
 	flag.IntVar(&c.window, "window", 64, "publishes a publisher may have unacknowledged")
 	flag.Float64Var(&c.rate, "rate", 0, "total messages per second over all publishers (0: as fast as possible)")
 	flag.DurationVar(&c.duration, "duration", 10*time.Second, "publishing time")
-	flag.DurationVar(&c.drain, "drain", 5*time.Second, "longest wait for stragglers once publishing ends")
+	flag.DurationVar(&c.drain, "drain", 30*time.Second, "longest wait for messages still under way once publishing ends")
 	tsv := flag.Bool("tsv", false, "print a tab-separated line (label qos pubs sent delivered lost sent/s delivered/s p50 p99 max ms, publish errors) instead of JSON")
 	flag.Parse()
 	if c.size < 8 {
@@ -140,15 +140,15 @@ func run(c config) (Result, error) {
 	}
 	wg.Wait()
 	pubEnd := time.Now()
-	// Wait for stragglers: until all arrived, or nothing arrived for a second, or the drain
-	// time is up.
+	// Wait for messages still under way (in the broker's queues or the sockets): until all
+	// arrived, or nothing arrived for 3 s, or the drain time is up. What is missing then is lost.
 	deadline := pubEnd.Add(c.drain)
 	lastCount, lastChange := sub.count.Load(), time.Now()
 	for time.Now().Before(deadline) && sub.count.Load() < sent.Load() {
 		time.Sleep(50 * time.Millisecond)
 		if n := sub.count.Load(); n != lastCount {
 			lastCount, lastChange = n, time.Now()
-		} else if time.Since(lastChange) > time.Second {
+		} else if time.Since(lastChange) > 3*time.Second {
 			break
 		}
 	}

@@ -67,7 +67,7 @@ func DefaultOptions() Options {
 		// 128 KiB: about a thousand small messages per publisher in flight in the kernel, and
 		// still 2.5 MB/s per connection at 50 ms round trip.
 		SocketReadBuffer: 128 << 10,
-		StallTimeout:     5 * time.Second, // longer than any pause of a live client; a stuck one is dropped from waits
+		StallTimeout:     30 * time.Second, // longer than any pause of a live (if starved) client; a stuck one is waited for once
 	}
 }
 

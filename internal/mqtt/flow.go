@@ -16,14 +16,15 @@ import (
 // publishes from many connections faster than one subscriber can take them, so under load it
 // loses most of them. Here a sampler marks subscribers whose queue or window is over 30% full
 // (and a drop marks its subscriber at once); while marked (and WatchHold after), a publish to
-// a topic one of them subscribes to waits (on the publisher's goroutine,
-// which stops reading from its socket: TCP carries the pressure back to the publisher) until
-// that subscriber is under 20% again.
+// a topic one of them subscribes to waits (on the publisher's goroutine, which stops reading
+// from its socket: TCP carries the pressure back to the publisher) until that subscriber is
+// under 20% again.
 //
-// A subscriber that drains nothing for Options.StallTimeout is given up on until it drains again (or
-// for GiveUpFor): a stuck client costs publishers one wait in a while and loses messages itself
-// (counted) until its keepalive runs out. Offline
-// persistent sessions are never waited for; beyond MaxInflight they lose messages.
+// A subscriber that drains nothing for Options.StallTimeout is given up on until it writes
+// again: a stuck client costs publishers one wait and loses messages itself (counted) until it
+// reads again or its keepalive runs out; a merely starved one is waited for again as soon as
+// it takes a packet. Offline persistent sessions are never waited for; beyond MaxInflight they
+// lose messages.
 type flowHook struct {
 	mochi.HookBase
 	b        *Broker
@@ -32,12 +33,14 @@ type flowHook struct {
 	maxIn    float64
 	watch    atomic.Pointer[map[string]*mochi.Client] // congested subscribers by client id
 	tick     atomic.Pointer[chan struct{}]            // closed at every sample: waiters look again
+	subsOf   atomic.Pointer[sync.Map]                 // topic -> []string subscriber ids, renewed every sample
 	stop     chan struct{}
 	done     chan struct{}
 
-	mu      sync.Mutex
-	givenUp map[*mochi.Client]time.Time // stuck subscribers nobody waits for, since when
-	lastHot map[*mochi.Client]time.Time // when each watched subscriber was last congested
+	mu        sync.Mutex
+	givenUp   map[*mochi.Client]bool      // stuck subscribers nobody waits for until they write again
+	anyGiveUp atomic.Bool                 // len(givenUp) > 0, read on every packet sent
+	lastHot   map[*mochi.Client]time.Time // when each watched subscriber was last congested
 }
 
 // Thresholds of subscriber pressure (the fuller of its queue and its in-flight window).
@@ -47,8 +50,6 @@ const (
 	// SampleInterval is how often the sampler looks at every client, and how often a waiting
 	// publisher looks again.
 	SampleInterval = 5 * time.Millisecond
-	// GiveUpFor is how long a stalled subscriber is not waited for (unless it drains first).
-	GiveUpFor = 30 * time.Second
 	// WatchHold keeps a subscriber watched this long after it was last congested, so that
 	// every publish checks it (cheaply) rather than bursting into it between two samples.
 	WatchHold = time.Second
@@ -56,15 +57,32 @@ const (
 
 func newFlowHook(b *Broker, o Options) *flowHook {
 	h := &flowHook{b: b, stall: o.StallTimeout, maxQueue: float64(o.MaxQueuedWrites), maxIn: float64(o.MaxInflight),
-		stop: make(chan struct{}), done: make(chan struct{}), givenUp: map[*mochi.Client]time.Time{}, lastHot: map[*mochi.Client]time.Time{}}
+		stop: make(chan struct{}), done: make(chan struct{}), givenUp: map[*mochi.Client]bool{}, lastHot: map[*mochi.Client]time.Time{}}
 	ch := make(chan struct{})
 	h.tick.Store(&ch)
+	h.subsOf.Store(&sync.Map{})
 	return h
 }
 
 func (h *flowHook) ID() string { return "minicloud-flow" }
 
-func (h *flowHook) Provides(b byte) bool { return b == mochi.OnPublish || b == mochi.OnPublishDropped }
+func (h *flowHook) Provides(b byte) bool {
+	return b == mochi.OnPublish || b == mochi.OnPublishDropped || b == mochi.OnPacketSent
+}
+
+// OnPacketSent notices that a subscriber given up on writes again: from now on it is waited
+// for again. Every packet passes here; the flag keeps that to one atomic load.
+func (h *flowHook) OnPacketSent(cl *mochi.Client, _ packets.Packet, _ []byte) {
+	if !h.anyGiveUp.Load() {
+		return
+	}
+	h.mu.Lock()
+	if h.givenUp[cl] {
+		delete(h.givenUp, cl)
+		h.anyGiveUp.Store(len(h.givenUp) > 0)
+	}
+	h.mu.Unlock()
+}
 
 // OnPublishDropped marks the subscriber congested at once, without waiting for the sampler
 // (which a busy machine may run late), so that one drop stops the next ones.
@@ -74,7 +92,7 @@ func (h *flowHook) OnPublishDropped(cl *mochi.Client, _ packets.Packet) {
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if _, gaveUp := h.givenUp[cl]; gaveUp {
+	if h.givenUp[cl] {
 		return
 	}
 	h.lastHot[cl] = time.Now()
@@ -124,6 +142,9 @@ func (h *flowHook) run() {
 		case <-t.C:
 		}
 		h.sample()
+		if h.watch.Load() != nil {
+			h.subsOf.Store(&sync.Map{}) // subscriptions may have changed; a sample's age is fine
+		}
 		next := make(chan struct{})
 		close(*h.tick.Swap(&next))
 	}
@@ -133,11 +154,12 @@ func (h *flowHook) sample() {
 	now := time.Now()
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	for cl, since := range h.givenUp {
-		if cl.Closed() || h.pressure(cl) < pressureLow || now.Sub(since) > GiveUpFor {
+	for cl := range h.givenUp {
+		if cl.Closed() {
 			delete(h.givenUp, cl)
 		}
 	}
+	h.anyGiveUp.Store(len(h.givenUp) > 0)
 	for _, cl := range h.b.srv.Clients.GetAll() {
 		if !cl.Net.Inline && !cl.Closed() && h.pressure(cl) >= pressureHigh {
 			h.lastHot[cl] = now
@@ -145,7 +167,7 @@ func (h *flowHook) sample() {
 	}
 	var hot map[string]*mochi.Client
 	for cl, last := range h.lastHot {
-		if _, gaveUp := h.givenUp[cl]; gaveUp || cl.Closed() || now.Sub(last) > WatchHold {
+		if h.givenUp[cl] || cl.Closed() || now.Sub(last) > WatchHold {
 			delete(h.lastHot, cl)
 			continue
 		}
@@ -172,16 +194,31 @@ func (h *flowHook) OnPublish(cl *mochi.Client, pk packets.Packet) (packets.Packe
 	if w == nil {
 		return pk, nil
 	}
-	subs := h.b.srv.Topics.Subscribers(pk.TopicName)
-	for id := range subs.Subscriptions {
+	for _, id := range h.subscribers(pk.TopicName) {
 		h.waitFor(cl, (*w)[id])
+	}
+	return pk, nil
+}
+
+// subscribers lists the client ids subscribed to topic, remembered until the next sample: a
+// walk of mochi's topic tree costs as much as the rest of a publish.
+func (h *flowHook) subscribers(topic string) []string {
+	m := h.subsOf.Load()
+	if ids, ok := m.Load(topic); ok {
+		return ids.([]string)
+	}
+	subs := h.b.srv.Topics.Subscribers(topic)
+	ids := make([]string, 0, len(subs.Subscriptions))
+	for id := range subs.Subscriptions {
+		ids = append(ids, id)
 	}
 	for _, group := range subs.Shared {
 		for id := range group {
-			h.waitFor(cl, (*w)[id])
+			ids = append(ids, id)
 		}
 	}
-	return pk, nil
+	m.Store(topic, ids)
+	return ids
 }
 
 func (h *flowHook) waitFor(publisher, sub *mochi.Client) {
@@ -191,9 +228,10 @@ func (h *flowHook) waitFor(publisher, sub *mochi.Client) {
 	best, progress := h.pressure(sub), time.Now()
 	for p := best; p > pressureLow && !sub.Closed(); p = h.pressure(sub) {
 		h.mu.Lock()
-		_, gaveUp := h.givenUp[sub]
+		gaveUp := h.givenUp[sub]
 		if !gaveUp && p >= best && time.Since(progress) > h.stall {
-			h.givenUp[sub], gaveUp = time.Now(), true
+			h.givenUp[sub], gaveUp = true, true
+			h.anyGiveUp.Store(true)
 			h.b.metrics.stalled.Inc()
 		}
 		h.mu.Unlock()

@@ -138,14 +138,18 @@ func (h *storeHook) write(sync bool, fill func(b *metastore.Batch)) {
 
 func (h *storeHook) ID() string { return "minicloud-store" }
 
-var storeEvents = map[byte]bool{
-	mochi.OnSessionEstablished: true, mochi.OnDisconnect: true, mochi.OnSubscribed: true,
-	mochi.OnUnsubscribed: true, mochi.OnRetainMessage: true, mochi.OnWillSent: true,
-	mochi.OnQosPublish: true, mochi.OnQosComplete: true, mochi.OnQosDropped: true,
-	mochi.OnClientExpired: true, mochi.OnRetainedExpired: true, mochi.StoredClients: true,
-	mochi.StoredInflightMessages: true, mochi.StoredRetainedMessages: true, mochi.StoredSubscriptions: true,
-}
+var storeEvents = func() (e [256]bool) {
+	for _, b := range []byte{mochi.OnSessionEstablished, mochi.OnDisconnect, mochi.OnSubscribed,
+		mochi.OnUnsubscribed, mochi.OnRetainMessage, mochi.OnWillSent, mochi.OnQosPublish,
+		mochi.OnQosComplete, mochi.OnQosDropped, mochi.OnClientExpired, mochi.OnRetainedExpired,
+		mochi.StoredClients, mochi.StoredInflightMessages, mochi.StoredRetainedMessages,
+		mochi.StoredSubscriptions} {
+		e[b] = true
+	}
+	return e
+}()
 
+// Provides is asked for every hook of every packet: an array, not a map.
 func (h *storeHook) Provides(b byte) bool { return storeEvents[b] }
 
 // persistent reports whether a client's session outlives its connection (mochi's rule).
