@@ -232,7 +232,7 @@ func wantRaw(t *testing.T, r rawResp, status int, code string) {
 }
 
 // signRoot signs a prepared request with the root key.
-func signRoot(t *testing.T, req *http.Request, payloadHash string) {
+func signRoot(t testing.TB, req *http.Request, payloadHash string) {
 	t.Helper()
 	creds := aws.Credentials{AccessKeyID: rootAK, SecretAccessKey: rootSK}
 	if err := s3Signer.SignHTTP(context.Background(), creds, req, payloadHash, "s3", testRegion, time.Now()); err != nil {

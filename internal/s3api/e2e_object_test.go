@@ -1,17 +1,21 @@
 package s3api
 
 import (
+	"bufio"
 	"bytes"
+	"context"
 	"crypto/md5"
 	"encoding/base64"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 )
@@ -492,4 +496,86 @@ func firstNonEmpty(vals ...*string) string {
 		}
 	}
 	return ""
+}
+
+func TestE2EConditionalPut(t *testing.T) {
+	e := newEnv(t)
+	ctx := e.ctx()
+	e.mkBucket("cput")
+	_, err := e.s3.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("cput"), Key: aws.String("k"), Body: strings.NewReader("1"), IfNoneMatch: aws.String("*")})
+	if err != nil {
+		t.Fatalf("If-None-Match * on a new key: %v", err)
+	}
+	_, err = e.s3.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("cput"), Key: aws.String("k"), Body: strings.NewReader("2"), IfNoneMatch: aws.String("*")})
+	wantCode(t, err, "PreconditionFailed", 412)
+	if got := e.get("cput", "k"); got != "1" {
+		t.Fatalf("refused PUT changed the object: %q", got)
+	}
+}
+
+// TestE2EEntityTooLarge declares a 5 GiB + 1 body and sends none of it: the refusal must come
+// from the headers alone.
+func TestE2EEntityTooLarge(t *testing.T) {
+	e := newEnv(t)
+	e.mkBucket("huge")
+	req, _ := http.NewRequest("PUT", e.url+"/huge/k", nil)
+	req.ContentLength = 5<<30 + 1
+	req.Header.Set("Content-Length", fmt.Sprint(req.ContentLength))
+	req.Header.Set("X-Amz-Content-Sha256", "UNSIGNED-PAYLOAD")
+	signRoot(t, req, "UNSIGNED-PAYLOAD")
+	resp, b := sendHeadersOnly(t, e, req)
+	if resp.StatusCode != 400 || !strings.Contains(string(b), "EntityTooLarge") {
+		t.Fatalf("5 GiB + 1 PUT: %d %s", resp.StatusCode, b)
+	}
+}
+
+// TestE2EExpectContinueRefused checks that a refused upload that waits for 100 Continue gets its
+// error at once, without the server asking for the body.
+func TestE2EExpectContinueRefused(t *testing.T) {
+	e := newEnv(t)
+	e.mkBucket("expect")
+	req, _ := http.NewRequest("PUT", e.url+"/expect/k", nil)
+	req.ContentLength = 10 << 20
+	req.Header.Set("Content-Length", fmt.Sprint(req.ContentLength))
+	req.Header.Set("Expect", "100-continue")
+	req.Header.Set("X-Amz-Content-Sha256", "UNSIGNED-PAYLOAD")
+	creds := aws.Credentials{AccessKeyID: rootAK, SecretAccessKey: "wrong"}
+	// A fresh signer: the SDK's caches derived keys by access key, not by secret.
+	signer := v4.NewSigner(func(o *v4.SignerOptions) { o.DisableURIPathEscaping = true })
+	if err := signer.SignHTTP(context.Background(), creds, req, "UNSIGNED-PAYLOAD", "s3", testRegion, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	resp, b := sendHeadersOnly(t, e, req)
+	if resp.StatusCode != 403 || !strings.Contains(string(b), "SignatureDoesNotMatch") {
+		t.Fatalf("refused Expect: 100-continue PUT: %d %s", resp.StatusCode, b)
+	}
+}
+
+// sendHeadersOnly writes a request's head on a fresh connection, sends no body, and reads the
+// response: the server must answer from the headers alone.
+func sendHeadersOnly(t *testing.T, e *env, req *http.Request) (*http.Response, []byte) {
+	t.Helper()
+	conn, err := net.Dial("tcp", e.srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	var head strings.Builder
+	fmt.Fprintf(&head, "%s %s HTTP/1.1\r\nHost: %s\r\n", req.Method, req.URL.RequestURI(), req.Host)
+	for k, vs := range req.Header {
+		for _, v := range vs {
+			fmt.Fprintf(&head, "%s: %s\r\n", k, v)
+		}
+	}
+	head.WriteString("\r\n")
+	if _, err := io.WriteString(conn, head.String()); err != nil {
+		t.Fatal(err)
+	}
+	_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(conn), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	return resp, b
 }

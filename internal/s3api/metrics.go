@@ -32,7 +32,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}, []string{"op"}),
 		bytesIn: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "minicloud", Subsystem: "s3", Name: "received_bytes_total",
-			Help: "Request body bytes received by the S3 API, as sent on the wire.",
+			Help: "Request payload bytes read by the S3 API, after aws-chunked decoding.",
 		}, []string{"op"}),
 		bytesOut: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "minicloud", Subsystem: "s3", Name: "sent_bytes_total",
@@ -91,7 +91,8 @@ func (h *handler) observe(rq *request, start time.Time, in int64) {
 
 	level := slog.LevelDebug
 	switch {
-	case status >= 500:
+	case status >= 500 && status != 501:
+		// NotImplemented is a client asking for what minicloud refuses to do, not a fault.
 		level = slog.LevelError
 	case status >= 400:
 		level = slog.LevelWarn
@@ -102,7 +103,7 @@ func (h *handler) observe(rq *request, start time.Time, in int64) {
 	attrs := []slog.Attr{
 		slog.String("op", rq.name),
 		slog.String("bucket", rq.bucket),
-		slog.String("key", rq.key),
+		slog.String("key", logKey(rq.key)),
 		slog.Int("status", status),
 		slog.String("request_id", rq.id),
 		slog.Duration("duration", d),
@@ -121,4 +122,13 @@ func (h *handler) observe(rq *request, start time.Time, in int64) {
 		}
 	}
 	h.log.LogAttrs(context.Background(), level, msg, attrs...)
+}
+
+// logKey shortens a key for the log: keys may be 1 KiB (or, refused, longer).
+func logKey(k string) string {
+	const max = 200
+	if len(k) <= max {
+		return k
+	}
+	return k[:max] + "..."
 }

@@ -130,7 +130,9 @@ func codeOf(err error) string {
 
 func TestParseTagging(t *testing.T) {
 	tag := func(k, v string) string { return "<Tag><Key>" + k + "</Key><Value>" + v + "</Value></Tag>" }
-	doc := func(tags ...string) string { return "<Tagging><TagSet>" + strings.Join(tags, "") + "</TagSet></Tagging>" }
+	doc := func(tags ...string) string {
+		return "<Tagging><TagSet>" + strings.Join(tags, "") + "</TagSet></Tagging>"
+	}
 	var eleven []string
 	for i := range 11 {
 		eleven = append(eleven, tag("k"+string(rune('a'+i)), "v"))
@@ -173,7 +175,9 @@ func TestParseTaggingHeader(t *testing.T) {
 }
 
 func TestParseCORS(t *testing.T) {
-	rule := func(inner string) string { return "<CORSConfiguration><CORSRule>" + inner + "</CORSRule></CORSConfiguration>" }
+	rule := func(inner string) string {
+		return "<CORSConfiguration><CORSRule>" + inner + "</CORSRule></CORSConfiguration>"
+	}
 	tests := []struct {
 		name, doc, code string
 	}{

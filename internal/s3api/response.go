@@ -52,9 +52,9 @@ func (w *respWriter) statusCode() int {
 	return w.status
 }
 
-// countingReader counts the request body bytes read off the wire.
+// countingReader counts the (decoded) request payload bytes the handler reads.
 type countingReader struct {
-	r io.ReadCloser
+	r io.Reader
 	n int64
 }
 
@@ -63,8 +63,6 @@ func (c *countingReader) Read(p []byte) (int, error) {
 	c.n += int64(n)
 	return n, err
 }
-
-func (c *countingReader) Close() error { return c.r.Close() }
 
 // idSource makes request ids: a random per-process prefix and a counter, so ids are unique across
 // restarts and nodes without a syscall per request.

@@ -25,9 +25,10 @@ type request struct {
 	query  url.Values
 	id     string
 
-	access   string    // verified access key; "" for an anonymous request
-	body     io.Reader // verified, decoded payload
-	size     int64     // decoded payload length, -1 if unknown
+	access   string         // verified access key; "" for an anonymous request
+	body     io.Reader      // verified, decoded payload
+	in       countingReader // counts what is read of body, for metrics
+	size     int64          // decoded payload length, -1 if unknown
 	checksum func() (algorithm, value string)
 
 	bkt *object.Bucket // bucket configuration, when a step already needed it
@@ -40,10 +41,8 @@ type request struct {
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	rw := &respWriter{ResponseWriter: w}
-	in := &countingReader{r: r.Body}
-	if r.Body != nil && r.Body != http.NoBody {
-		r.Body = in
-	}
+	// r.Body is left as it is: net/http looks at its type to decide whether to drain an unread
+	// body or to close the connection (and whether to send 100 Continue) after an early error.
 	rq := &request{ctx: r.Context(), w: rw, r: r, size: -1}
 	rq.id = h.ids.next()
 	hdr := w.Header()
@@ -51,7 +50,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	hdr["X-Amz-Id-2"] = []string{h.ids.hostID(rq.id)}
 	hdr["Server"] = serverHeader
 	// Metrics and the log line are written even when the handler aborts a response mid-body.
-	defer func() { h.observe(rq, start, in.n) }()
+	defer func() { h.observe(rq, start, rq.in.n) }()
 
 	rq.bucket, rq.key = h.splitPath(r)
 	rq.query = r.URL.Query()
@@ -79,13 +78,15 @@ func (h *handler) serve(rq *request) error {
 		return err
 	}
 	rq.access = res.AccessKey
-	rq.body = rq.r.Body
-	if res.Body != nil {
-		rq.body = res.Body
+	var body io.Reader = http.NoBody
+	switch {
+	case res.Body != nil:
+		body = res.Body
+	case rq.r.Body != nil:
+		body = rq.r.Body
 	}
-	if rq.body == nil {
-		rq.body = http.NoBody
-	}
+	rq.in.r = body
+	rq.body = &rq.in
 	rq.size = res.Size
 	rq.checksum = res.Checksum
 	if err := h.authorize(rq); err != nil {
