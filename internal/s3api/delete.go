@@ -1,6 +1,7 @@
 package s3api
 
 import (
+	"log/slog"
 	"net/http"
 	"sync"
 
@@ -96,7 +97,11 @@ func (h *handler) deleteObjects(rq *request) error {
 	for i, o := range d.Objects {
 		r := results[i]
 		if r.err != nil {
-			e, _ := toS3(r.err)
+			e, internal := toS3(r.err)
+			if internal {
+				h.log.Error("delete failed", slog.String("op", rq.name), slog.String("bucket", rq.bucket),
+					slog.String("key", logKey(*o.Key)), slog.String("request_id", rq.id), slog.Any("err", r.err))
+			}
 			out.Errors = append(out.Errors, deleteError{Key: *o.Key, VersionID: o.VersionID, Code: e.Code, Message: e.Message})
 			continue
 		}

@@ -285,3 +285,36 @@ func TestE2EVersioning(t *testing.T) {
 		t.Fatalf("status %q", gv.Status)
 	}
 }
+
+func TestE2EEncodedVersionAndUploadLists(t *testing.T) {
+	e := newEnv(t)
+	ctx := e.ctx()
+	e.mkBucket("enc")
+	e.put("enc", "a b/é", "x")
+	if _, err := e.s3.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: aws.String("enc"), Key: aws.String("up load+1")}); err != nil {
+		t.Fatal(err)
+	}
+	r := e.raw("GET", "/enc?versions&encoding-type=url", nil, nil)
+	wantRaw(t, r, 200, "")
+	if !strings.Contains(r.body, "<Key>a+b/%C3%A9</Key>") || !strings.Contains(r.body, "<EncodingType>url</EncodingType>") {
+		t.Fatalf("encoded versions: %s", r.body)
+	}
+	r = e.raw("GET", "/enc?versions&encoding-type=url&delimiter=/", nil, nil)
+	if !strings.Contains(r.body, "<Prefix>a+b/</Prefix>") {
+		t.Fatalf("encoded version prefixes: %s", r.body)
+	}
+	r = e.raw("GET", "/enc?uploads&encoding-type=url", nil, nil)
+	wantRaw(t, r, 200, "")
+	if !strings.Contains(r.body, "<Key>up+load%2B1</Key>") {
+		t.Fatalf("encoded uploads: %s", r.body)
+	}
+	lu, err := e.s3.ListMultipartUploads(ctx, &s3.ListMultipartUploadsInput{Bucket: aws.String("enc"), Prefix: aws.String("up")})
+	if err != nil || len(lu.Uploads) != 1 {
+		t.Fatalf("ListMultipartUploads with prefix: %+v %v", lu, err)
+	}
+	lu, err = e.s3.ListMultipartUploads(ctx, &s3.ListMultipartUploadsInput{Bucket: aws.String("enc"), Prefix: aws.String("zz")})
+	if err != nil || len(lu.Uploads) != 0 {
+		t.Fatalf("ListMultipartUploads with another prefix: %+v %v", lu, err)
+	}
+	wantRaw(t, e.raw("GET", "/enc?versions&version-id-marker=x", nil, nil), 400, "InvalidArgument")
+}

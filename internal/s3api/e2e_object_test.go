@@ -511,6 +511,39 @@ func TestE2EConditionalPut(t *testing.T) {
 	if got := e.get("cput", "k"); got != "1" {
 		t.Fatalf("refused PUT changed the object: %q", got)
 	}
+	_, err = e.s3.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("cput"), Key: aws.String("k"), Body: strings.NewReader("3"), IfMatch: aws.String(`"00000000000000000000000000000000"`)})
+	wantCode(t, err, "PreconditionFailed", 412)
+	h, err := e.s3.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String("cput"), Key: aws.String("k")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.s3.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("cput"), Key: aws.String("k"), Body: strings.NewReader("4"), IfMatch: h.ETag}); err != nil {
+		t.Fatalf("If-Match with the current ETag: %v", err)
+	}
+	if got := e.get("cput", "k"); got != "4" {
+		t.Fatalf("after If-Match PUT: %q", got)
+	}
+}
+
+// TestE2EKeysAreNotPaths checks that keys are stored as given: no path cleaning of "//", "." or
+// "..", and no trouble with characters that need escaping.
+func TestE2EKeysAreNotPaths(t *testing.T) {
+	e := newEnv(t)
+	ctx := e.ctx()
+	e.mkBucket("keys")
+	keys := []string{"a//b", "./c", "d/../e", "f/", "sp ace", "q?x=1&y", "hash#tag", "pct%20", "uni/ü/日本", "plus+minus", "semi;colon", "tab\tnot"}
+	for _, k := range keys {
+		e.put("keys", k, "body of "+k)
+	}
+	for _, k := range keys {
+		if got := e.get("keys", k); got != "body of "+k {
+			t.Errorf("key %q read back %q", k, got)
+		}
+	}
+	out, err := e.s3.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: aws.String("keys")})
+	if err != nil || len(out.Contents) != len(keys) {
+		t.Fatalf("listed %d keys of %d: %v", len(out.Contents), len(keys), err)
+	}
 }
 
 // TestE2EEntityTooLarge declares a 5 GiB + 1 body and sends none of it: the refusal must come

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/minicloud/minicloud/internal/object"
 	"github.com/minicloud/minicloud/internal/s3err"
@@ -222,7 +223,7 @@ func (h *handler) listObjectsV2(rq *request) error {
 		Name: rq.bucket, Prefix: p.enc.s(p.prefix), StartAfter: p.enc.s(startAfter),
 		KeyCount: len(res.Objects) + len(res.CommonPrefixes), MaxKeys: p.maxKeys,
 		Delimiter: p.enc.s(p.delimiter), IsTruncated: res.IsTruncated,
-		Contents:       p.enc.contents(res.Objects, rq.query.Get("fetch-owner") == "true"),
+		Contents:       p.enc.contents(res.Objects, strings.EqualFold(rq.query.Get("fetch-owner"), "true")),
 		CommonPrefixes: p.enc.prefixes(res.CommonPrefixes), EncodingType: p.enc.typ(),
 	}
 	if hasToken {
