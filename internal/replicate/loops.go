@@ -135,8 +135,12 @@ func (s *Store) sharedPartitions() map[string][]int {
 // antiEntropyRound compares partition digests with every live peer and pushes what they lack.
 func (s *Store) antiEntropyRound(ctx context.Context) {
 	s.Stats.AERounds.Add(1)
+	// Notice a layout change before taking the round's start time: endTransition only trusts a
+	// round that began after the change, so a change noticed here must not date the round
+	// (otherwise the round a membership change kicks can never end the transition it starts, and
+	// under steady load the next all-in-sync round may never come).
+	s.sets()
 	started := time.Now()
-	s.sets() // notice a layout change before comparing
 	shared := s.sharedPartitions()
 	want := map[int]bool{}
 	for _, ps := range shared {
