@@ -1,0 +1,76 @@
+package mqtt
+
+import (
+	"fmt"
+	"strings"
+
+	mochi "github.com/mochi-mqtt/server/v2"
+	"github.com/mochi-mqtt/server/v2/packets"
+)
+
+// Journal is told of every message published on this node, before the publisher is
+// acknowledged: the seam through which the stream log (internal/stream) persists messages. A
+// subscription (Subscribe) would not do: mochi acknowledges a QoS 1 message before it delivers it
+// to subscribers, so a crash in between would lose an acknowledged message.
+type Journal interface {
+	// Record takes a message published by a network client, in process (Publish), by another
+	// node of the site (DeliverFromPeer) or as a will. It must not keep m.Payload beyond the
+	// call unless it copies it. It returns nil when there is nothing to wait for, or a function
+	// that blocks until the message is stored as durably as the journal promises. The broker
+	// calls it, before acknowledging, for QoS 1 and 2 messages of this node's clients and of
+	// Publish (HTTP ingest answers only then); never for messages from peers, which were
+	// acknowledged by the node that received them.
+	Record(m JournalMessage) (wait func() error)
+}
+
+// JournalMessage is a message as the Journal sees it.
+type JournalMessage struct {
+	Topic    string
+	Payload  []byte
+	QoS      byte
+	Retain   bool
+	FromPeer bool // delivered by another node of the site, which journals it as its own
+}
+
+// SetJournal installs j; call it once, before clients publish anything the journal must see.
+func (b *Broker) SetJournal(j Journal) error {
+	if err := b.srv.AddHook(&journalHook{b: b, j: j}, nil); err != nil {
+		return fmt.Errorf("mqtt journal hook: %w", err)
+	}
+	return nil
+}
+
+// journalHook runs last among the OnPublish hooks (it is added after New), so it sees only
+// messages the other hooks let through.
+type journalHook struct {
+	mochi.HookBase
+	b *Broker
+	j Journal
+}
+
+func (h *journalHook) ID() string { return "minicloud-journal" }
+
+func (h *journalHook) Provides(b byte) bool { return b == mochi.OnPublish || b == mochi.OnWillSent }
+
+func (h *journalHook) OnPublish(cl *mochi.Client, pk packets.Packet) (packets.Packet, error) {
+	if strings.HasPrefix(pk.TopicName, "$") {
+		return pk, nil
+	}
+	fromPeer := cl == h.b.fromPeer
+	wait := h.j.Record(JournalMessage{pk.TopicName, pk.Payload, pk.FixedHeader.Qos, pk.FixedHeader.Retain, fromPeer})
+	if wait == nil || fromPeer || pk.FixedHeader.Qos == 0 {
+		return pk, nil
+	}
+	if err := wait(); err != nil {
+		h.b.log.Error("journal a message before its ack", "topic", pk.TopicName, "err", err)
+		if cl.Properties.ProtocolVersion == 5 {
+			return pk, packets.ErrImplementationSpecificError // a PUBACK/PUBREC with that reason code
+		}
+		return pk, packets.ErrRejectPacket // MQTT 3 has no negative ack: none at all, the client resends
+	}
+	return pk, nil
+}
+
+func (h *journalHook) OnWillSent(_ *mochi.Client, pk packets.Packet) {
+	h.j.Record(JournalMessage{Topic: pk.TopicName, Payload: pk.Payload, QoS: pk.FixedHeader.Qos, Retain: pk.FixedHeader.Retain})
+}

@@ -1,0 +1,20 @@
+// Package stream is minicloud's durable stream log: every MQTT message (from a client of this
+// node, HTTP ingest, a rule, or another node of the site) whose topic matches a stream's filters
+// is appended to that stream's log on this node's disk, with its topic, payload, publish time and
+// a unique id, and can be read back by offset or time. Around the log it forwards a stream's
+// messages to other sites and to the cloud (store-and-forward, deduplicated at the receiver) and
+// archives them into a bucket as time-partitioned NDJSON or Parquet objects.
+//
+// Layers, each in its own files:
+//
+//	record.go, segment.go, log.go, read.go, retention.go  the on-disk log of one stream (Log)
+//	def.go, registry.go                                  stream definitions: a mesh table
+//	manager.go, match.go, metrics.go                     the node's streams: which log takes a message
+//	batch.go, forward.go, importer.go, archive*.go       shipping messages out as objects
+//
+// Forwarding and archives travel as objects through the node's object layer (Objects), which
+// already replicates them within the site, ships them to other hosting sites and to cloud sync
+// targets across outages of any length; this package writes no RPC of its own.
+//
+// It must not know the broker beyond the mqtt.Journal seam, nor the mesh beyond Options.Sites.
+package stream

@@ -1,0 +1,205 @@
+package stream
+
+import (
+	"encoding/binary"
+	"fmt"
+	"os"
+	"time"
+)
+
+// retentionEvery is how often the writer checks age retention when nothing rolls a segment.
+const retentionEvery = 10 * time.Second
+
+// run is the writer goroutine: it writes what Append queued, fsyncs it (by groups), rolls
+// segments and applies retention.
+func (l *Log) run() {
+	defer close(l.done)
+	var syncTick <-chan time.Time
+	if l.o.Sync == SyncWrite {
+		t := time.NewTicker(l.o.SyncEvery)
+		defer t.Stop()
+		syncTick = t.C
+	}
+	ret := time.NewTicker(retentionEvery)
+	defer ret.Stop()
+	l.applyRetention()
+	for {
+		select {
+		case <-l.kick:
+			l.flush()
+		case <-syncTick:
+			if l.dirty {
+				if err := l.f.Sync(); err != nil {
+					l.fail(fmt.Errorf("sync segment: %w", err))
+				}
+				l.dirty = false
+			}
+		case <-ret.C:
+			l.applyRetention()
+		case <-l.stop:
+			l.flush()
+			return
+		}
+	}
+}
+
+// flush writes the pending buffer and completes its group.
+func (l *Log) flush() {
+	l.mu.Lock()
+	buf, g, next := l.pending, l.group, l.next
+	l.pending, l.group = l.spare[:0], newCommit()
+	l.space.Broadcast()
+	l.mu.Unlock()
+	if len(buf) == 0 {
+		close(g.done)
+		return
+	}
+	err := l.write(buf)
+	if err == nil && l.o.Sync == SyncAlways {
+		if err = l.f.Sync(); err != nil {
+			err = fmt.Errorf("sync segment: %w", err)
+		}
+		l.dirty = false
+	}
+	if err != nil {
+		// Offsets were handed out; a hole would break the log's density. Refuse further
+		// appends: the next start-up cuts off whatever part of this write reached the disk.
+		l.fail(err)
+		g.err = err
+		close(g.done)
+		return
+	}
+	l.rmu.Lock()
+	l.committed = next
+	close(l.changed)
+	l.changed = make(chan struct{})
+	l.rmu.Unlock()
+	close(g.done)
+	if cap(buf) <= 2*l.o.MaxPending {
+		l.spare = buf // reuse, unless a burst made it huge
+	}
+}
+
+func (l *Log) fail(err error) {
+	l.log.Error("stream log write failed; it takes no more messages until the node restarts", "dir", l.o.Dir, "err", err)
+	l.mu.Lock()
+	if l.failed == nil {
+		l.failed = fmt.Errorf("stream log %s: %w", l.o.Dir, err)
+	}
+	l.space.Broadcast()
+	l.mu.Unlock()
+}
+
+// write appends whole records from buf to the last segment, rolling to a new segment whenever
+// the last one is full, and keeps the segment's sparse index.
+func (l *Log) write(buf []byte) error {
+	for len(buf) > 0 {
+		l.rmu.RLock()
+		seg := l.segs[len(l.segs)-1]
+		size := seg.size
+		l.rmu.RUnlock()
+		if size >= l.o.SegmentBytes {
+			if err := l.roll(binary.LittleEndian.Uint64(buf[headerLen:])); err != nil {
+				return err
+			}
+			continue
+		}
+		// Take records up to the segment's limit (at least one).
+		n, idx := 0, []indexEntry(nil)
+		lastIdx := int64(-indexEvery)
+		if k := len(seg.index); k > 0 {
+			lastIdx = seg.index[k-1].pos
+		}
+		var first int64
+		for n < len(buf) && (n == 0 || size+int64(n) < l.o.SegmentBytes) {
+			body := buf[n+headerLen:]
+			off, lt := binary.LittleEndian.Uint64(body), int64(binary.LittleEndian.Uint64(body[8:]))
+			if first == 0 {
+				first = lt
+			}
+			if pos := size + int64(n); pos-lastIdx >= indexEvery {
+				idx = append(idx, indexEntry{off, pos, lt})
+				lastIdx = pos
+			}
+			n += headerLen + int(binary.LittleEndian.Uint32(buf[n:]))
+		}
+		if _, err := l.f.Write(buf[:n]); err != nil {
+			return fmt.Errorf("write segment %d: %w", seg.base, err)
+		}
+		l.dirty = true
+		l.rmu.Lock()
+		seg.size += int64(n)
+		seg.index = append(seg.index, idx...)
+		if seg.first == 0 {
+			seg.first = first
+		}
+		l.rmu.Unlock()
+		buf = buf[n:]
+	}
+	return nil
+}
+
+// roll fsyncs and closes the last segment and starts a new one at offset base. Every segment but
+// the last is therefore whole on disk.
+func (l *Log) roll(base uint64) error {
+	if err := l.f.Sync(); err != nil {
+		return fmt.Errorf("sync segment: %w", err)
+	}
+	l.f.Close()
+	path := segPath(l.o.Dir, base)
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND|os.O_EXCL, 0o600)
+	if err != nil {
+		return fmt.Errorf("create segment %d: %w", base, err)
+	}
+	if err := syncDir(l.o.Dir); err != nil {
+		f.Close()
+		return err
+	}
+	l.f, l.dirty = f, false
+	l.rmu.Lock()
+	l.segs = append(l.segs, &segment{base: base, path: path})
+	l.rmu.Unlock()
+	l.applyRetention()
+	return nil
+}
+
+// applyRetention deletes the oldest segments (never the last) while the log is over MaxBytes or
+// while every record of the oldest is older than Retain: a segment's records are all at most as
+// old as the next segment's first.
+func (l *Log) applyRetention() {
+	cutoff := int64(0)
+	if l.o.Retain > 0 {
+		cutoff = l.o.Now().Add(-l.o.Retain).UnixNano()
+	}
+	var drop []*segment
+	l.rmu.Lock()
+	var total int64
+	for _, s := range l.segs {
+		total += s.size
+	}
+	for len(l.segs) > 1 {
+		old, next := l.segs[0], l.segs[1]
+		overSize := l.o.MaxBytes > 0 && total > l.o.MaxBytes
+		overAge := cutoff > 0 && next.first != 0 && next.first < cutoff
+		if !overSize && !overAge {
+			break
+		}
+		drop = append(drop, old)
+		total -= old.size
+		l.segs = l.segs[1:]
+	}
+	l.rmu.Unlock()
+	for _, s := range drop {
+		// A reader that opened the file already keeps reading it; one that opens it after this
+		// finds it gone and starts again from the new first offset.
+		if err := os.Remove(s.path); err != nil && !os.IsNotExist(err) {
+			l.log.Warn("stream log: delete old segment", "segment", s.path, "err", err)
+		}
+	}
+	if len(drop) > 0 {
+		l.log.Debug("stream log: retention dropped segments", "dir", l.o.Dir, "segments", len(drop))
+		if err := syncDir(l.o.Dir); err != nil {
+			l.log.Warn("stream log: sync dir after retention", "err", err)
+		}
+	}
+}
