@@ -62,8 +62,8 @@ type Log struct {
 	space   *sync.Cond // signalled when the writer takes the pending buffer
 	pending []byte
 	group   *Commit // completes when pending is written (SyncAlways: and fsynced)
-	next    uint64 // offset of the next append
-	lastLog int64  // log time of the last append, unix ns
+	next    uint64  // offset of the next append
+	lastLog int64   // log time of the last append, unix ns
 	closed  bool
 	failed  error // a write failed: the log takes no more appends until reopened
 

@@ -39,7 +39,9 @@ func openTestLog(t *testing.T, dir string, mod func(*LogOptions)) *Log {
 	return l
 }
 
-func payload(i int) []byte { return []byte(fmt.Sprintf("message %06d %s", i, bytes.Repeat([]byte{'x'}, i%50))) }
+func payload(i int) []byte {
+	return []byte(fmt.Sprintf("message %06d %s", i, bytes.Repeat([]byte{'x'}, i%50)))
+}
 
 func appendN(t *testing.T, l *Log, from, n int) {
 	t.Helper()

@@ -12,11 +12,11 @@ import (
 
 // segView is a reader's snapshot of a segment: its bounds when the read began.
 type segView struct {
-	seg  *segment
-	base uint64
-	end  uint64 // offset after its last committed record
-	size  int64 // bytes of committed records
-	first int64 // log time of its first record (0: none yet)
+	seg   *segment
+	base  uint64
+	end   uint64 // offset after its last committed record
+	size  int64  // bytes of committed records
+	first int64  // log time of its first record (0: none yet)
 }
 
 // view returns the segments that hold committed entries, from the first.

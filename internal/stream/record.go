@@ -72,7 +72,9 @@ var (
 )
 
 // recordLen is the encoded size of e.
-func recordLen(e *Entry) int { return headerLen + fixedBody + len(e.Origin) + len(e.Topic) + len(e.Payload) }
+func recordLen(e *Entry) int {
+	return headerLen + fixedBody + len(e.Origin) + len(e.Topic) + len(e.Payload)
+}
 
 // appendRecord appends e's encoding to buf.
 func appendRecord(buf []byte, e *Entry) []byte {
