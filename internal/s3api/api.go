@@ -73,7 +73,8 @@ type Options struct {
 	// Domain enables virtual-hosted-style addressing: a request for Host "bucket.Domain[:port]"
 	// addresses that bucket. Empty: path-style only.
 	Domain string
-	// Logger receives one line per failed request (Warn/Error) and per successful one (Debug).
+	// Logger receives one line per failed request (Warn/Error) and per successful one (Debug);
+	// the caller names the component.
 	Logger *slog.Logger
 	// Registry, if not nil, receives the API's request, latency and byte metrics.
 	Registry prometheus.Registerer
@@ -99,7 +100,7 @@ func New(opts Options) http.Handler {
 		verifier: opts.Verifier,
 		region:   opts.Region,
 		domain:   opts.Domain,
-		log:      opts.Logger.With(slog.String("component", "s3api")),
+		log:      opts.Logger,
 		metrics:  newMetrics(opts.Registry),
 		ids:      newIDSource(),
 	}
