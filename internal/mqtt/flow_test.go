@@ -59,10 +59,15 @@ func TestBackpressureInsteadOfLoss(t *testing.T) {
 			pub.Publish("sensors/bp", 0, false, payload)
 		}
 	}()
-	time.Sleep(1500 * time.Millisecond) // the subscriber reads nothing meanwhile
-	if got := counter(t, reg, "minicloud_mqtt_backpressure_waits_total"); got == 0 {
-		t.Fatal("publisher never waited")
+	// The subscriber reads nothing until the publisher has had to wait (30 MB cannot fit in the
+	// queue and the sockets' buffers).
+	for deadline := time.Now().Add(30 * time.Second); counter(t, reg, "minicloud_mqtt_backpressure_waits_total") == 0; {
+		if time.Now().After(deadline) {
+			t.Fatal("publisher never waited")
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
+	time.Sleep(500 * time.Millisecond)
 	for i := 0; i < n; i++ {
 		pk, err := sub.read()
 		if err != nil || pk.FixedHeader.Type != packets.Publish {

@@ -18,6 +18,8 @@ func (l *Loopback) Join(b *Broker) {
 	b.SetPeers(loopbackPeer{l, b})
 }
 
+var _ Peers = loopbackPeer{}
+
 type loopbackPeer struct {
 	l    *Loopback
 	from *Broker
