@@ -429,8 +429,9 @@ func (s *site) ownCopy(ctx context.Context, n *siteNode, bucket, key string, wan
 // blobBytes is the size of a node's chunk store on disk.
 func blobBytes(n *siteNode) int64 {
 	var total int64
-	filepath.WalkDir(filepath.Join(n.Data, "blobs"), func(p string, d fs.DirEntry, err error) error {
-		if err == nil && !d.IsDir() && !strings.Contains(p, string(filepath.Separator)+"tmp"+string(filepath.Separator)) {
+	root := filepath.Join(n.Data, "blobs")
+	filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if rel, _ := filepath.Rel(root, p); err == nil && !d.IsDir() && !strings.HasPrefix(rel, "tmp"+string(filepath.Separator)) {
 			if fi, err := d.Info(); err == nil {
 				total += fi.Size()
 			}
