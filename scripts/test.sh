@@ -25,6 +25,8 @@ echo "== go vet"
 go vet ./...
 echo "== go test (race detector on)"
 go test -race -count=1 -timeout 20m ./...
+echo "== S3 API tests again, through the replication layer"
+S3API_TEST_REPLICATED=1 go test -race -count=1 -timeout 10m ./internal/s3api
 echo "== client script tests"
 bash tests/clients.sh
 bash tests/mqtt.sh

@@ -24,6 +24,7 @@ import (
 
 	"github.com/minicloud/minicloud/internal/iam"
 	"github.com/minicloud/minicloud/internal/object"
+	"github.com/minicloud/minicloud/internal/replicate"
 	"github.com/minicloud/minicloud/internal/sigv4"
 )
 
@@ -76,8 +77,17 @@ func newEnv(t *testing.T) *env {
 		level = slog.LevelDebug
 	}
 	reg := prometheus.NewRegistry()
+	// S3API_TEST_REPLICATED=1 runs the same tests through the replication layer (as a node does),
+	// so its coordinator paths meet every S3 operation and error too.
+	var store ObjectStore = st
+	if os.Getenv("S3API_TEST_REPLICATED") != "" {
+		rs := replicate.New(replicate.Options{Local: st})
+		rs.Start()
+		t.Cleanup(rs.Close)
+		store = rs
+	}
 	h := New(Options{
-		Store: st, Auth: fixedAuth{}, Verifier: v, Region: testRegion, Domain: testDomain,
+		Store: store, Auth: fixedAuth{}, Verifier: v, Region: testRegion, Domain: testDomain,
 		Logger:   slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})),
 		Registry: reg,
 	})
