@@ -3,11 +3,14 @@ package replicate
 import (
 	"context"
 	"io"
+	"slices"
 	"sort"
 	"strings"
 
 	"github.com/minicloud/minicloud/internal/blobstore"
 	"github.com/minicloud/minicloud/internal/object"
+	"github.com/minicloud/minicloud/internal/placement"
+	"github.com/minicloud/minicloud/internal/s3err"
 )
 
 // The S3-facing methods: the same contract as *object.Store, over the site's replicas.
@@ -403,11 +406,13 @@ func (s *Store) mergedPage(ctx context.Context, bucket, prefix, after string) ([
 	}
 	newest := map[string]object.RecordMsg{}
 	bound, more, answered := "", false, 0
-	for _, p := range pages {
+	var ok []string
+	for i, p := range pages {
 		if p.err != nil {
-			continue // its partitions have other replicas among the answers
+			continue // its partitions have other replicas among the answers (see listQuorum)
 		}
 		answered++
+		ok = append(ok, nodes[i])
 		for _, m := range p.msgs {
 			if old, ok := newest[m.Key]; !ok || m.Newer(old) {
 				newest[m.Key] = m
@@ -424,6 +429,9 @@ func (s *Store) mergedPage(ctx context.Context, bucket, prefix, after string) ([
 	if answered == 0 {
 		return nil, "", false, pages[0].err
 	}
+	if err := s.listQuorum(ok); err != nil {
+		return nil, "", false, err
+	}
 	keys := make([]string, 0, len(newest))
 	for k := range newest {
 		if !more || k <= bound {
@@ -436,6 +444,31 @@ func (s *Store) mergedPage(ctx context.Context, bucket, prefix, after string) ([
 		out[i] = newest[k]
 	}
 	return out, bound, more, nil
+}
+
+// listQuorum fails unless the nodes that answered a listing hold a read quorum of every
+// partition: otherwise a key whose newest versions are only on nodes that did not answer (down,
+// cut off, or their answer lost) would be listed stale or missed, where a GET would answer 503
+// (found by the simulated cluster, internal/testcluster, seed 1).
+func (s *Store) listQuorum(answered []string) error {
+	cur, prev := s.sets()
+	for p := 0; p < placement.Partitions; p++ {
+		c := placement.Replicas(p, cur, s.o.RF)
+		var pv []string
+		if prev != nil {
+			if pv = placement.Replicas(p, prev, s.o.RF); slices.Equal(sorted(pv), sorted(c)) {
+				pv = nil
+			}
+		}
+		q := s.newQuorumCheck(c, pv, s.o.R)
+		for _, n := range answered {
+			q.ok(n)
+		}
+		if !q.readMet() {
+			return s3err.ServiceUnavailable.With("Only %d nodes answered the listing, too few replicas of partition %d among them.", len(answered), p)
+		}
+	}
+	return nil
 }
 
 var _ = blobstore.ChunkSize

@@ -1,0 +1,333 @@
+// Package testcluster runs a whole site of minicloud nodes in one test process, for tests only:
+// each node has its own object store on disk (in t.TempDir), a replication coordinator and the
+// replica RPC handler; nodes talk over Memnet, an in-memory network that delays, reorders, drops
+// and partitions messages from a seeded random source; membership is a fake that the test
+// controls (Crash, Restart, Wipe). The replication background loops are not started: tests run
+// hinted handoff and anti-entropy rounds themselves (Settle), so a run follows its schedule rather
+// than wall-clock tickers. Run inside testing/synctest to make network delays free and the
+// interleavings repeatable.
+//
+// It must not be imported by non-test code.
+package testcluster
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"testing"
+
+	"github.com/minicloud/minicloud/internal/object"
+	"github.com/minicloud/minicloud/internal/placement"
+	"github.com/minicloud/minicloud/internal/replicate"
+)
+
+// Site is the one site every simulated node belongs to.
+const Site = "sim"
+
+// Options configures a simulated site.
+type Options struct {
+	Nodes    int // default 3
+	RF, W, R int // replication factor and quorums (defaults as in replicate: 3, 2, 2)
+	Rand     *rand.Rand
+	Net      NetConfig
+	// DetectPartitions makes a node see peers it is cut off from as not alive (gossip noticed);
+	// otherwise only crashed nodes are dead and requests across a cut time out.
+	DetectPartitions bool
+	Logger           *slog.Logger // default: discard
+	// Dir is where the nodes keep their data (default t.TempDir()). A tmpfs directory makes
+	// fsync free: the simulation checks the protocol, and Crash loses no unsynced data anyway.
+	Dir string
+}
+
+// Cluster is a simulated site. Its methods are not safe for concurrent use with each other
+// (the test's schedule drives them); the nodes' stores are.
+type Cluster struct {
+	t     testing.TB
+	o     Options
+	Net   *Memnet
+	nodes []*Node
+
+	mu      sync.Mutex // guards crashed (read by the fake membership from any goroutine)
+	crashed map[string]bool
+	buckets []object.Bucket // the mesh table: re-applied to a wiped node
+}
+
+// Node is one simulated node. Objects and Repl change on Restart and Wipe.
+type Node struct {
+	ID, Addr string
+	Dir      string
+	Objects  *object.Store
+	Repl     *replicate.Store
+	Up       bool
+}
+
+// New starts a site; t.Cleanup closes it.
+func New(t testing.TB, o Options) *Cluster {
+	t.Helper()
+	if o.Nodes == 0 {
+		o.Nodes = 3
+	}
+	if o.Rand == nil {
+		o.Rand = rand.New(rand.NewPCG(1, 2))
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	c := &Cluster{t: t, o: o, Net: NewMemnet(o.Rand, o.Net), crashed: map[string]bool{}}
+	root := o.Dir
+	if root == "" {
+		root = t.TempDir()
+	}
+	for i := range o.Nodes {
+		id := fmt.Sprintf("n%d", i)
+		c.nodes = append(c.nodes, &Node{ID: id, Addr: id + ":7001", Dir: filepath.Join(root, id)})
+	}
+	for i := range c.nodes {
+		if err := c.start(i); err != nil {
+			c.Close()
+			t.Fatalf("start node %d: %v", i, err)
+		}
+	}
+	t.Cleanup(c.Close)
+	return c
+}
+
+// start opens node i's store from its directory and puts it on the network.
+func (c *Cluster) start(i int) error {
+	n := c.nodes[i]
+	objs, err := object.Open(n.Dir, object.Options{NodeID: n.ID, Logger: c.o.Logger})
+	if err != nil {
+		return err
+	}
+	for _, b := range c.buckets {
+		if _, err := objs.MergeBucket(b); err != nil {
+			objs.Close()
+			return err
+		}
+	}
+	n.Objects = objs
+	n.Repl = replicate.New(replicate.Options{
+		Local: objs, Cluster: view{c, n.ID}, Client: replicate.NewClientTransport(c.Net.Transport(n.Addr)),
+		Site: Site, RF: c.o.RF, W: c.o.W, R: c.o.R, Logger: c.o.Logger.With("node", n.ID),
+	})
+	srv := replicate.NewHandlerServer(objs)
+	srv.Apply = n.Repl.ApplyFromSite
+	c.Net.Listen(n.Addr, srv.Handler())
+	c.mu.Lock()
+	delete(c.crashed, n.ID)
+	c.mu.Unlock()
+	n.Up = true
+	return nil
+}
+
+// kill takes node i off the network: it neither answers nor sends from now on. Its stores stay
+// open (a zombie) until closeStores: a coordinator's work may still be finishing on them.
+func (c *Cluster) kill(i int) {
+	n := c.nodes[i]
+	c.mu.Lock()
+	c.crashed[n.ID] = true
+	c.mu.Unlock()
+	c.Net.Down(n.Addr)
+	n.Up = false
+}
+
+// closeStores closes a killed node's stores, waiting for its background work.
+func (c *Cluster) closeStores(i int) {
+	n := c.nodes[i]
+	if n.Repl != nil {
+		n.Repl.Close()
+		n.Repl = nil
+	}
+	if n.Objects != nil {
+		if err := n.Objects.Close(); err != nil {
+			c.t.Errorf("close %s: %v", n.ID, err)
+		}
+		n.Objects = nil
+	}
+}
+
+// N is the number of nodes.
+func (c *Cluster) N() int { return len(c.nodes) }
+
+// Node returns node i.
+func (c *Cluster) Node(i int) *Node { return c.nodes[i] }
+
+// Store returns node i's S3-facing store (do not use it while the node is down).
+func (c *Cluster) Store(i int) *replicate.Store { return c.nodes[i].Repl }
+
+// Crash kills node i: it stops answering and sending at once and every peer sees it dead. What it
+// had stored durably stays on its disk for Restart. (Unlike kill -9, work it had in flight may
+// still finish writing locally until Restart closes its stores; none of it reaches the network.)
+func (c *Cluster) Crash(i int) {
+	if c.nodes[i].Up {
+		c.kill(i)
+	}
+}
+
+// Restart brings a crashed node back on its data.
+func (c *Cluster) Restart(i int) {
+	if c.nodes[i].Up {
+		return
+	}
+	c.closeStores(i)
+	if err := c.start(i); err != nil {
+		c.t.Fatalf("restart %s: %v", c.nodes[i].ID, err)
+	}
+}
+
+// Wipe crashes node i if needed, loses its disk and restarts it empty (with the same id, and the
+// mesh tables that gossip would bring back).
+func (c *Cluster) Wipe(i int) {
+	c.Crash(i)
+	c.closeStores(i)
+	if err := os.RemoveAll(c.nodes[i].Dir); err != nil {
+		c.t.Fatalf("wipe %s: %v", c.nodes[i].ID, err)
+	}
+	c.Restart(i)
+}
+
+// Cut breaks the link between nodes i and j.
+func (c *Cluster) Cut(i, j int) { c.Net.Cut(c.nodes[i].Addr, c.nodes[j].Addr) }
+
+// Isolate cuts node i off from every other node.
+func (c *Cluster) Isolate(i int) { c.Net.Isolate(c.nodes[i].Addr) }
+
+// Heal restores every link (crashed nodes stay down).
+func (c *Cluster) Heal() { c.Net.Heal() }
+
+// Reachable reports whether node from can exchange messages with node to right now (both up,
+// no cut); message loss aside.
+func (c *Cluster) Reachable(from, to int) bool {
+	a, b := c.nodes[from], c.nodes[to]
+	return a.Up && b.Up && c.Net.Linked(a.Addr, b.Addr)
+}
+
+// CreateBucket creates a bucket through node 0 (which must be up) and gives every node the mesh
+// table entry, as gossip would; versioning is "" or object.VersioningEnabled/Suspended.
+func (c *Cluster) CreateBucket(name, versioning string) {
+	c.t.Helper()
+	ctx := context.Background()
+	s := c.nodes[0].Repl
+	if err := s.CreateBucketSites(ctx, name, nil); err != nil {
+		c.t.Fatalf("create bucket %s: %v", name, err)
+	}
+	if versioning != "" {
+		err := s.UpdateBucket(ctx, name, func(b *object.Bucket) error { b.Versioning = versioning; return nil })
+		if err != nil {
+			c.t.Fatalf("versioning of %s: %v", name, err)
+		}
+	}
+	b, err := s.GetBucket(ctx, name)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	c.buckets = append(c.buckets, b)
+	for _, n := range c.nodes[1:] {
+		if n.Up {
+			if _, err := n.Objects.MergeBucket(b); err != nil {
+				c.t.Fatalf("bucket %s on %s: %v", name, n.ID, err)
+			}
+		}
+	}
+}
+
+// Replicas returns the indexes of the nodes holding bucket/key, in preference order.
+func (c *Cluster) Replicas(bucket, key string) []int {
+	ids := c.ids()
+	rf := c.o.RF
+	if rf == 0 {
+		rf = 3
+	}
+	var out []int
+	for _, id := range placement.Replicas(placement.Partition(bucket, key), ids, rf) {
+		out = append(out, slices.Index(ids, id))
+	}
+	return out
+}
+
+func (c *Cluster) ids() []string {
+	ids := make([]string, len(c.nodes))
+	for i, n := range c.nodes {
+		ids[i] = n.ID
+	}
+	slices.Sort(ids)
+	return ids
+}
+
+// Settle runs rounds of hinted handoff then anti-entropy on every live node, in node order: what
+// the background loops would do over time.
+func (c *Cluster) Settle(ctx context.Context, rounds int) {
+	for range rounds {
+		for _, n := range c.nodes {
+			if n.Up {
+				n.Repl.DeliverHintsNow()
+			}
+		}
+		for _, n := range c.nodes {
+			if n.Up {
+				n.Repl.AntiEntropyNow(ctx)
+			}
+		}
+	}
+}
+
+// PendingHints counts hints waiting on live nodes for other nodes of the site.
+func (c *Cluster) PendingHints() int {
+	total := 0
+	for _, n := range c.nodes {
+		if n.Up {
+			for _, k := range n.Repl.PendingHints() {
+				total += k
+			}
+		}
+	}
+	return total
+}
+
+// Close stops every node.
+func (c *Cluster) Close() {
+	c.Net.Close()
+	for i := range c.nodes {
+		c.kill(i)
+	}
+	for i := range c.nodes {
+		c.closeStores(i)
+	}
+}
+
+// view is one node's fake membership.
+type view struct {
+	c    *Cluster
+	self string
+}
+
+var _ replicate.Cluster = view{}
+
+func (v view) Self() string { return v.self }
+
+func (v view) Alive(id string) bool {
+	v.c.mu.Lock()
+	dead := v.c.crashed[id]
+	v.c.mu.Unlock()
+	if dead {
+		return false
+	}
+	if v.c.o.DetectPartitions && id != v.self {
+		return v.c.Net.Linked(v.self+":7001", id+":7001")
+	}
+	return true
+}
+
+func (v view) SiteNodes(site string) []string {
+	if site != Site {
+		return nil
+	}
+	return v.c.ids()
+}
+
+func (v view) RPCAddr(id string) string { return id + ":7001" }
