@@ -2,7 +2,6 @@ package cli
 
 import (
 	"fmt"
-	"net/url"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -25,7 +24,7 @@ stops receiving changes, and its nodes forward the bucket's requests to the rema
 				Copying []string `json:"copying_to"`
 			}
 			req := admin.SitesRequest{Sites: strings.Split(args[1], ",")}
-			if err := c.do(cmd.Context(), "PUT", "buckets/"+url.PathEscape(args[0])+"/sites", req, &out); err != nil {
+			if err := c.do(cmd.Context(), "PUT", "buckets/"+pathEscape(args[0])+"/sites", req, &out); err != nil {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "bucket %s is hosted by %s", args[0], args[1])

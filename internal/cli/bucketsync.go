@@ -42,7 +42,7 @@ The upstream credentials come from MINICLOUD_SYNC_ACCESS_KEY and MINICLOUD_SYNC_
 				return fmt.Errorf("set MINICLOUD_SYNC_ACCESS_KEY and MINICLOUD_SYNC_SECRET_KEY to the upstream credentials")
 			}
 			var out object.SyncTarget
-			if err := c.do(cmd.Context(), "POST", "buckets/"+url.PathEscape(args[0])+"/sync", t, &out); err != nil {
+			if err := c.do(cmd.Context(), "POST", "buckets/"+pathEscape(args[0])+"/sync", t, &out); err != nil {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "bucket %s now syncs to %s (target %s); existing objects are queued\n", args[0], to, out.ID)

@@ -65,7 +65,10 @@ func (c *client) do(ctx context.Context, method, path string, body, out any) err
 	hash := hex.EncodeToString(sum[:])
 	req.Header.Set("X-Amz-Content-Sha256", hash)
 	creds := aws.Credentials{AccessKeyID: c.access, SecretAccessKey: c.secret}
-	if err := v4.NewSigner().SignHTTP(ctx, creds, req, hash, "s3", c.region, time.Now()); err != nil {
+	// S3 signs the path as sent (escaped once); the SDK's default escapes it again, which breaks
+	// names with %2F such as grants on "mqtt:a/b".
+	signer := v4.NewSigner(func(o *v4.SignerOptions) { o.DisableURIPathEscaping = true })
+	if err := signer.SignHTTP(ctx, creds, req, hash, "s3", c.region, time.Now()); err != nil {
 		return fmt.Errorf("sign request: %w", err)
 	}
 	hc := c.http
@@ -97,4 +100,23 @@ func (c *client) do(ctx context.Context, method, path string, body, out any) err
 		}
 	}
 	return nil
+}
+
+// pathEscape escapes a path segment the way S3's SigV4 canonical request does (everything but
+// A-Z a-z 0-9 - _ . ~), so that the path the server receives is already canonical and the
+// signature the CLI computes matches the one the server computes.
+func pathEscape(s string) string {
+	const hex = "0123456789ABCDEF"
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.' || c == '~' {
+			b.WriteByte(c)
+			continue
+		}
+		b.WriteByte('%')
+		b.WriteByte(hex[c>>4])
+		b.WriteByte(hex[c&15])
+	}
+	return b.String()
 }

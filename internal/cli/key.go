@@ -2,7 +2,6 @@ package cli
 
 import (
 	"fmt"
-	"net/url"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -89,7 +88,7 @@ func newKeyDelete() *cobra.Command {
 		Short: "Delete an access key",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := c.do(cmd.Context(), "DELETE", "keys/"+url.PathEscape(args[0]), nil, nil); err != nil {
+			if err := c.do(cmd.Context(), "DELETE", "keys/"+pathEscape(args[0]), nil, nil); err != nil {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "deleted key %s\n", args[0])
@@ -108,7 +107,7 @@ func newKeyGrant() *cobra.Command {
 		Example: "  minicloud key grant MCABC123 photos readwrite",
 		Args:    cobra.ExactArgs(3),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			path := "keys/" + url.PathEscape(args[0]) + "/grants/" + url.PathEscape(args[1])
+			path := "keys/" + pathEscape(args[0]) + "/grants/" + pathEscape(args[1])
 			if err := c.do(cmd.Context(), "PUT", path, admin.GrantRequest{Perm: args[2]}, nil); err != nil {
 				return err
 			}
@@ -127,7 +126,7 @@ func newKeyRevoke() *cobra.Command {
 		Short: "Remove a key's grant on a bucket",
 		Args:  cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			path := "keys/" + url.PathEscape(args[0]) + "/grants/" + url.PathEscape(args[1])
+			path := "keys/" + pathEscape(args[0]) + "/grants/" + pathEscape(args[1])
 			if err := c.do(cmd.Context(), "DELETE", path, nil, nil); err != nil {
 				return err
 			}

@@ -2,7 +2,6 @@ package cli
 
 import (
 	"fmt"
-	"net/url"
 
 	"github.com/spf13/cobra"
 )
@@ -26,7 +25,7 @@ writes wait as hints); decommission only nodes that will not come back. Watch th
 'minicloud status' (partitions in sync, records pushed).`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := c.do(cmd.Context(), "POST", "nodes/"+url.PathEscape(args[0])+"/decommission", nil, nil); err != nil {
+			if err := c.do(cmd.Context(), "POST", "nodes/"+pathEscape(args[0])+"/decommission", nil, nil); err != nil {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "node %s decommissioned; its partitions are moving (see minicloud status)\n", args[0])

@@ -133,7 +133,7 @@ func newRuleDescribe() *cobra.Command {
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var r rulesrt.RuleInfo
-			if err := c.do(cmd.Context(), "GET", "rules/"+url.PathEscape(args[0]), nil, &r); err != nil {
+			if err := c.do(cmd.Context(), "GET", "rules/"+pathEscape(args[0]), nil, &r); err != nil {
 				return err
 			}
 			if asJSON {
@@ -184,7 +184,7 @@ func newRuleAction(verb, short, method, suffix string) *cobra.Command {
 			if method == "DELETE" {
 				out = nil
 			}
-			if err := c.do(cmd.Context(), method, "rules/"+url.PathEscape(args[0])+suffix, nil, out); err != nil {
+			if err := c.do(cmd.Context(), method, "rules/"+pathEscape(args[0])+suffix, nil, out); err != nil {
 				return err
 			}
 			if method == "DELETE" {
