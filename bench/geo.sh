@@ -1,0 +1,224 @@
+#!/usr/bin/env bash
+# bench/geo.sh: geo-replication between two sites on this machine.
+#
+# Builds ./cmd/minicloud and bench/geoload, starts site a and site b (one node each, joined by
+# the mesh, loopback) with data dirs under one temp dir, creates bucket "geo" hosted by a and b
+# and bucket "solo" hosted by a only, and then:
+#   1. lag: RATE PUT/s of SIZE objects into "geo" at a for DURATION, while listing "geo" at b
+#      to record when each object first appears there; prints the replication lag p50/p90/p99
+#      (PUT acknowledged at a -> first listing at b that shows the key);
+#   2. PUT latency at a with cross-site replication on ("geo") and off ("solo"), same pacing,
+#      ROUNDS times each, alternating which goes first; prints p50/p99 (medians over rounds)
+#      and the ratio on/off.
+#
+# Environment (all optional):
+#   RATE=500         PUTs per second (paced, open loop)
+#   SIZE=16KiB       object size
+#   DURATION=30s     each timed run (QUICK=1: 5s)
+#   ROUNDS=2         on/off pairs of step 2 (QUICK=1: 1)
+#   POLL=10ms        pause between two listings at b
+#   BENCH_DIR=/tmp   where the temp dir goes
+#   KEEP=1           keep the temp dir (data, logs, raw results) afterwards
+#   MINICLOUD_BIN    use this minicloud binary instead of building ./cmd/minicloud
+#
+# Exit status: 0 when every run finished without errors and every object reached b; else 1.
+set -euo pipefail
+unset AWS_CA_BUNDLE
+
+cd "$(dirname "$0")/.."
+REPO=$PWD
+
+if [[ "${QUICK:-0}" == 1 ]]; then
+	DURATION=${DURATION:-5s} ROUNDS=${ROUNDS:-1}
+fi
+RATE=${RATE:-500}
+SIZE=${SIZE:-16KiB}
+DURATION=${DURATION:-30s}
+ROUNDS=${ROUNDS:-2}
+POLL=${POLL:-10ms}
+ACCESS=geobench
+SECRET=geo-$RANDOM$RANDOM$RANDOM
+MESH_SECRET=mesh-$RANDOM$RANDOM$RANDOM$RANDOM
+
+WORK=$(mktemp -d "${BENCH_DIR:-/tmp}/minicloud-geo.XXXXXX")
+RESULTS=$WORK/results.txt
+FAILED=0
+declare -A PID S3
+
+log() { printf '== %s\n' "$*" >&2; }
+
+cleanup() {
+	local site
+	for site in "${!PID[@]}"; do
+		kill "${PID[$site]}" 2>/dev/null || true
+	done
+	for site in "${!PID[@]}"; do
+		wait "${PID[$site]}" 2>/dev/null || true
+	done
+	if [[ "${KEEP:-0}" == 1 ]]; then
+		log "kept $WORK"
+	else
+		rm -rf "$WORK"
+	fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+build() {
+	mkdir -p "$WORK/bin"
+	go build -o "$WORK/bin/geoload" ./bench/geoload
+	if [[ -n "${MINICLOUD_BIN:-}" ]]; then
+		ln -s "$(realpath "$MINICLOUD_BIN")" "$WORK/bin/minicloud"
+	else
+		go build -o "$WORK/bin/minicloud" ./cmd/minicloud
+	fi
+}
+
+# free_port prints a TCP port on 127.0.0.1 that nothing listens on.
+free_port() {
+	local p
+	for p in $(shuf -i 20000-60000 -n 50); do
+		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+			echo "$p"
+			return
+		fi
+	done
+	echo "no free port found" >&2
+	return 1
+}
+
+# wait_serving PID ADDR: wait until ADDR answers HTTP (any status but 503), at most 60 s.
+wait_serving() {
+	local pid=$1 addr=$2 code
+	for _ in $(seq 600); do
+		kill -0 "$pid" 2>/dev/null || return 1
+		code=$(curl -s --noproxy '*' -m 2 -o /dev/null -w '%{http_code}' "http://$addr/" || true)
+		if [[ "$code" != 000 && "$code" != 503 ]]; then
+			return 0
+		fi
+		sleep 0.1
+	done
+	return 1
+}
+
+# start_site NAME [JOIN]: one node of site NAME; its gossip address is printed for others to join.
+start_site() {
+	local site=$1 join=${2:-} s3 mesh
+	s3=127.0.0.1:$(free_port) mesh=127.0.0.1:$(free_port)
+	mkdir -p "$WORK/$site"
+	MINICLOUD_ROOT_ACCESS_KEY=$ACCESS MINICLOUD_ROOT_SECRET_KEY=$SECRET MINICLOUD_MESH_SECRET=$MESH_SECRET \
+		"$WORK/bin/minicloud" serve --site "$site" --data "$WORK/$site" --s3 "$s3" --mesh "$mesh" \
+		${join:+--join "$join"} --log-level warn >"$WORK/$site.log" 2>&1 &
+	PID[$site]=$! S3[$site]=$s3
+	if ! wait_serving "${PID[$site]}" "$s3"; then
+		log "site $site did not start serving on $s3; its log:"
+		tail -n 20 "$WORK/$site.log" >&2
+		exit 1
+	fi
+	log "site $site: pid ${PID[$site]}, S3 $s3, mesh $mesh"
+	MESH_ADDR=$mesh
+}
+
+admin() {
+	MINICLOUD_ENDPOINT=http://${S3[a]} MINICLOUD_ROOT_ACCESS_KEY=$ACCESS MINICLOUD_ROOT_SECRET_KEY=$SECRET \
+		"$WORK/bin/minicloud" "$@"
+}
+
+# geoload NAME ARGS...: one run against site a; appends "NAME line" to $RESULTS.
+geoload() {
+	local name=$1 line rc=0 secs
+	shift
+	secs=$(awk -v d="$DURATION" 'BEGIN { n = d + 0; if (d ~ /ms$/) n /= 1000; else if (d ~ /m$/) n *= 60; print int(n) }')
+	line=$(timeout --kill-after=10s $((secs + 120))s "$WORK/bin/geoload" -a "http://${S3[a]}" \
+		-access "$ACCESS" -secret "$SECRET" -rate "$RATE" -size "$SIZE" -label "$name" "$@") || rc=$?
+	echo "   ${line:-no result (exit $rc)}" >&2
+	echo "$name ${line:-n/a}" >>"$RESULTS"
+	if [[ $rc != 0 ]]; then
+		FAILED=1
+		local site
+		for site in a b; do
+			if ! kill -0 "${PID[$site]}" 2>/dev/null; then
+				log "site $site has exited; its log:"
+				tail -n 20 "$WORK/$site.log" >&2
+				exit 1
+			fi
+		done
+	fi
+}
+
+# field LINE KEY prints the value of KEY=value in a result line.
+field() {
+	awk -v k="$2" '{ for (i = 1; i <= NF; i++) { n = index($i, "="); if (substr($i, 1, n - 1) == k) print substr($i, n + 1) } }' <<<"$1"
+}
+
+# result NAME KEY prints the median over the runs called NAME of one figure (n/a for none).
+result() {
+	local line v
+	v=$(grep "^$1 " "$RESULTS" | while IFS= read -r line; do field "$line" "$2"; done |
+		sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) exit; m = int((NR + 1) / 2); printf "%.2f", NR % 2 ? v[m] : (v[m] + v[m + 1]) / 2 }')
+	echo "${v:-n/a}"
+}
+
+ratio() {
+	awk -v a="$1" -v b="$2" 'BEGIN { if (a + 0 > 0 && b + 0 > 0) printf "%.2f", a / b; else print "n/a" }'
+}
+
+describe() {
+	local rev
+	rev=$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo unknown)
+	if [[ -n "$(git -C "$REPO" status --porcelain -- cmd internal go.mod go.sum 2>/dev/null)" ]]; then
+		rev="$rev+uncommitted changes"
+	fi
+	echo "date:      $(date -u +%FT%TZ)"
+	echo "machine:   $(nproc) CPUs, $(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo), load average $(cut -d' ' -f1-3 /proc/loadavg)"
+	echo "minicloud: $rev ($(go version | cut -d' ' -f3))"
+	echo "settings:  RATE=$RATE SIZE=$SIZE DURATION=$DURATION ROUNDS=$ROUNDS POLL=$POLL"
+}
+
+report() {
+	local on50 on99 off50 off99
+	echo
+	describe
+	echo
+	echo "replication lag a -> b (PUT acknowledged at a -> first listing at b showing the key):"
+	printf '  p50 %s ms   p90 %s ms   p99 %s ms   max %s ms   (objects never seen at b: %s; listed before the ack returned: %s)\n' \
+		"$(result lag lag_p50_ms)" "$(result lag lag_p90_ms)" "$(result lag lag_p99_ms)" "$(result lag lag_max_ms)" \
+		"$(result lag unseen)" "$(result lag lag_early)"
+	on50=$(result on put_p50_ms) on99=$(result on put_p99_ms) off50=$(result off put_p50_ms) off99=$(result off put_p99_ms)
+	echo
+	echo "PUT latency at a, $RATE/s of $SIZE (medians of $ROUNDS run(s) each):"
+	printf '  %-34s %9s %9s %9s\n' "" "p50 ms" "p99 ms" "PUT/s"
+	printf '  %-34s %9s %9s %9s\n' "replication on (bucket on a,b)" "$on50" "$on99" "$(result on 'put_ops/s')"
+	printf '  %-34s %9s %9s %9s\n' "replication off (bucket on a only)" "$off50" "$off99" "$(result off 'put_ops/s')"
+	printf '  %-34s %9s %9s\n' "ratio on/off" "$(ratio "$on50" "$off50")" "$(ratio "$on99" "$off99")"
+	printf '  (during the lag run, with the lister at b: p50 %s ms, p99 %s ms)\n' "$(result lag put_p50_ms)" "$(result lag put_p99_ms)"
+}
+
+main() {
+	build
+	start_site a
+	start_site b "$MESH_ADDR"
+	admin bucket create geo --sites a,b >/dev/null
+	admin bucket create solo --sites a >/dev/null
+	: >"$RESULTS"
+	log "warm-up: 3 s into each bucket (not reported)"
+	geoload warmup-on -bucket geo -duration 3s -lag -b "http://${S3[b]}" -poll "$POLL"
+	geoload warmup-off -bucket solo -duration 3s
+	log "replication lag: $RATE PUT/s of $SIZE for $DURATION into geo at a, listing geo at b"
+	geoload lag -bucket geo -duration "$DURATION" -lag -b "http://${S3[b]}" -poll "$POLL"
+	local round
+	for round in $(seq "$ROUNDS"); do
+		log "PUT latency, round $round of $ROUNDS"
+		if ((round % 2 == 1)); then
+			geoload on -bucket geo -duration "$DURATION"
+			geoload off -bucket solo -duration "$DURATION"
+		else
+			geoload off -bucket solo -duration "$DURATION"
+			geoload on -bucket geo -duration "$DURATION"
+		fi
+	done
+	report
+	return "$FAILED"
+}
+
+main "$@"
