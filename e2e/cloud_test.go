@@ -19,10 +19,23 @@ import (
 // thousands of changes; after the upstream returns the outbox drains to zero and the upstream
 // holds exactly the acknowledged final state.
 func TestCloudOutboxDrainsAfterOutage(t *testing.T) {
+	cloud := testserver.Start(t)
+	cloudOutage(t, upstream{endpoint: cloud.Endpoint(), kill: cloud.Kill, restart: cloud.Restart,
+		access: testserver.AccessKey, secret: testserver.SecretKey})
+}
+
+// upstream is an S3 endpoint a bucket syncs to, that the test can kill and restart.
+type upstream struct {
+	endpoint       string
+	access, secret string
+	kill, restart  func()
+}
+
+func cloudOutage(t *testing.T, up upstream) {
 	ctx := testserver.Context(t)
 	edge := testserver.Start(t)
-	cloud := testserver.Start(t)
-	ce, cc := minioClient(t, edge.Endpoint()), minioClient(t, cloud.Endpoint())
+	ce := minioClient(t, edge.Endpoint())
+	cc := minioClientCreds(t, up.endpoint, up.access, up.secret)
 	for _, mk := range []struct {
 		c *minio.Client
 		b string
@@ -31,9 +44,9 @@ func TestCloudOutboxDrainsAfterOutage(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	cmd := exec.Command(testserver.Binary(t), "bucket", "sync", "upload", "--to", "s3://backup/site1", "--endpoint-url", cloud.Endpoint(), "--endpoint", edge.Endpoint())
+	cmd := exec.Command(testserver.Binary(t), "bucket", "sync", "upload", "--to", "s3://backup/site1", "--endpoint-url", up.endpoint, "--endpoint", edge.Endpoint())
 	cmd.Env = append(cmd.Environ(), "MINICLOUD_ROOT_ACCESS_KEY="+testserver.AccessKey, "MINICLOUD_ROOT_SECRET_KEY="+testserver.SecretKey,
-		"MINICLOUD_SYNC_ACCESS_KEY="+testserver.AccessKey, "MINICLOUD_SYNC_SECRET_KEY="+testserver.SecretKey)
+		"MINICLOUD_SYNC_ACCESS_KEY="+up.access, "MINICLOUD_SYNC_SECRET_KEY="+up.secret)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("bucket sync: %v\n%s", err, out)
 	}
@@ -55,7 +68,7 @@ func TestCloudOutboxDrainsAfterOutage(t *testing.T) {
 		_, err := getBytes(ctx, cc, "backup", "site1/early/19")
 		return err == nil
 	})
-	cloud.Kill()
+	up.kill()
 	const n = 2000
 	var wg sync.WaitGroup
 	jobs := make(chan int)
@@ -85,7 +98,7 @@ func TestCloudOutboxDrainsAfterOutage(t *testing.T) {
 	if st := cli(t, edge.Endpoint(), "status"); !strings.Contains(st, "hints pending for cloud:upload:") {
 		t.Fatalf("status does not show the cloud backlog:\n%s", st)
 	}
-	cloud.Restart()
+	up.restart()
 	eventually(t, 120*time.Second, "cloud outbox drained", func() bool {
 		return !strings.Contains(cli(t, edge.Endpoint(), "status"), "cloud:")
 	})
