@@ -70,6 +70,8 @@ type Log struct {
 	rmu       sync.RWMutex // guards segs and committed for readers
 	segs      []*segment
 	committed uint64        // entries below it are written (SyncAlways: and fsynced): readable
+	retain    time.Duration // see LogOptions; SetRetention changes them
+	maxBytes  int64
 	changed   chan struct{} // closed and replaced whenever committed grows: followers wait on it
 
 	// writer goroutine only
@@ -124,9 +126,11 @@ func OpenLog(o LogOptions) (*Log, error) {
 	l := &Log{o: o, log: o.Logger, group: newCommit(), changed: make(chan struct{}),
 		kick: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
 	l.space = sync.NewCond(&l.mu)
+	l.retain, l.maxBytes = o.Retain, o.MaxBytes
 	if err := l.load(); err != nil {
 		return nil, err
 	}
+	l.applyRetention()
 	go l.run()
 	return l, nil
 }
@@ -248,6 +252,14 @@ func (l *Log) Close() error {
 		return fmt.Errorf("close stream log: %w", err)
 	}
 	return nil
+}
+
+// SetRetention changes the limits retention applies (0: none); the writer applies them within
+// seconds.
+func (l *Log) SetRetention(retain time.Duration, maxBytes int64) {
+	l.rmu.Lock()
+	l.retain, l.maxBytes = retain, maxBytes
+	l.rmu.Unlock()
 }
 
 // Next is the offset the next append gets.

@@ -22,7 +22,6 @@ func (l *Log) run() {
 	}
 	ret := time.NewTicker(retentionEvery)
 	defer ret.Stop()
-	l.applyRetention()
 	for {
 		select {
 		case <-l.kick:
@@ -167,19 +166,20 @@ func (l *Log) roll(base uint64) error {
 // while every record of the oldest is older than Retain: a segment's records are all at most as
 // old as the next segment's first.
 func (l *Log) applyRetention() {
-	cutoff := int64(0)
-	if l.o.Retain > 0 {
-		cutoff = l.o.Now().Add(-l.o.Retain).UnixNano()
-	}
+	now := l.o.Now()
 	var drop []*segment
 	l.rmu.Lock()
+	cutoff := int64(0)
+	if l.retain > 0 {
+		cutoff = now.Add(-l.retain).UnixNano()
+	}
 	var total int64
 	for _, s := range l.segs {
 		total += s.size
 	}
 	for len(l.segs) > 1 {
 		old, next := l.segs[0], l.segs[1]
-		overSize := l.o.MaxBytes > 0 && total > l.o.MaxBytes
+		overSize := l.maxBytes > 0 && total > l.maxBytes
 		overAge := cutoff > 0 && next.first != 0 && next.first < cutoff
 		if !overSize && !overAge {
 			break

@@ -1,0 +1,308 @@
+package stream
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/minicloud/minicloud/internal/metastore"
+	"github.com/minicloud/minicloud/internal/mqtt"
+)
+
+// Options configure a Manager.
+type Options struct {
+	Dir    string // each stream's log lives in Dir/NAME
+	NodeID string
+	Site   string
+	DB     *metastore.DB // definitions and cursors
+	// Objects is the node's object layer (replicated); nil logs and reads streams but neither
+	// forwards nor archives them.
+	Objects Objects
+	// Sites lists the sites of the mesh (nil: this node runs alone).
+	Sites func() []string
+	// Broadcast tells every other node of a definition this node changed (nil: alone). Other
+	// nodes' changes come in through Merge.
+	Broadcast  func(Def)
+	Registerer prometheus.Registerer // nil registers no metrics
+	Logger     *slog.Logger
+	Now        func() time.Time
+
+	ShipEvery      time.Duration // forwarders ship at most this often; importers poll this often
+	BatchMessages  int           // most messages in one forwarded batch object
+	BatchBytes     int           // most payload bytes in one forwarded batch object
+	ArchiveEvery   time.Duration // an archived message waits at most about this long for its part
+	ArchiveBytes   int           // most payload bytes in one archive part
+	SegmentBytes   int64         // segment size of the logs (0: DefaultLogOptions)
+	RetryBackoffAt time.Duration // longest wait between retries of a failing shipment
+}
+
+// DefaultOptions returns the manager's defaults (Dir, NodeID, Site and DB are the caller's).
+func DefaultOptions() Options {
+	return Options{
+		Now:            time.Now,
+		ShipEvery:      time.Second,      // one object a second per node and target under steady load
+		BatchMessages:  10000,            // a batch object of at most ~1-10 MB at typical sizes
+		BatchBytes:     8 << 20,          // chunked by the object layer; cheap to resend after a fault
+		ArchiveEvery:   time.Minute,      // parts of a minute's messages at least (unless large)
+		ArchiveBytes:   64 << 20,         // a Parquet part big enough for analytics engines
+		RetryBackoffAt: 30 * time.Second, // a site or the cloud down for long is retried twice a minute
+	}
+}
+
+// Manager runs the streams of a node: it keeps the definitions, opens a log per stream, puts
+// every published message that matches into the logs (as the broker's Journal), and runs the
+// forwarders, importers and archivers.
+type Manager struct {
+	o   Options
+	log *slog.Logger
+	reg *registry
+
+	changeMu sync.Mutex // serialises local definition changes (read, modify, write)
+	mu       sync.Mutex // guards streams and applying definitions
+	streams  map[string]*openStream
+	router   atomic.Pointer[router]
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	closed bool
+}
+
+// openStream is a stream whose log is open on this node.
+type openStream struct {
+	name    string // fixed; def may change (under Manager.mu)
+	def     Def
+	log     *Log
+	workers map[string]*worker
+}
+
+var _ mqtt.Journal = (*Manager)(nil)
+
+// Open loads the definitions, opens the logs of the streams defined and starts their workers.
+func Open(o Options) (*Manager, error) {
+	def := DefaultOptions()
+	if o.Now == nil {
+		o.Now = def.Now
+	}
+	if o.ShipEvery <= 0 {
+		o.ShipEvery = def.ShipEvery
+	}
+	if o.BatchMessages <= 0 {
+		o.BatchMessages = def.BatchMessages
+	}
+	if o.BatchBytes <= 0 {
+		o.BatchBytes = def.BatchBytes
+	}
+	if o.ArchiveEvery <= 0 {
+		o.ArchiveEvery = def.ArchiveEvery
+	}
+	if o.ArchiveBytes <= 0 {
+		o.ArchiveBytes = def.ArchiveBytes
+	}
+	if o.RetryBackoffAt <= 0 {
+		o.RetryBackoffAt = def.RetryBackoffAt
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.DB == nil || o.Dir == "" || o.NodeID == "" {
+		return nil, errors.New("stream: Options.DB, Dir and NodeID are required")
+	}
+	reg, err := loadRegistry(o.DB)
+	if err != nil {
+		return nil, err
+	}
+	m := &Manager{o: o, log: o.Logger, reg: reg, streams: map[string]*openStream{}}
+	m.ctx, m.cancel = context.WithCancel(context.Background())
+	m.router.Store(&router{})
+	if err := m.apply(); err != nil {
+		m.Close()
+		return nil, err
+	}
+	if err := m.registerMetrics(o.Registerer); err != nil {
+		m.Close()
+		return nil, err
+	}
+	return m, nil
+}
+
+// Close stops every worker and closes the logs (fsyncing what they hold).
+func (m *Manager) Close() error {
+	m.mu.Lock()
+	if m.closed {
+		m.mu.Unlock()
+		return nil
+	}
+	m.closed = true
+	m.router.Store(&router{})
+	m.mu.Unlock()
+	if m.o.Registerer != nil {
+		m.o.Registerer.Unregister((*collector)(m))
+	}
+	m.cancel()
+	m.wg.Wait()
+	var errs []error
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for name, s := range m.streams {
+		errs = append(errs, s.log.Close())
+		delete(m.streams, name)
+	}
+	return errors.Join(errs...)
+}
+
+// Record is the broker's Journal: it appends a published message to every stream whose
+// filters match its topic.
+func (m *Manager) Record(msg mqtt.JournalMessage) func() error {
+	kind := Local
+	if msg.FromPeer {
+		kind = Peer
+	}
+	var commits []*Commit
+	var firstErr error
+	m.router.Load().match(msg.Topic, func(s *openStream) {
+		_, c, err := s.log.Append(Entry{Kind: kind, Topic: msg.Topic, Payload: msg.Payload})
+		if errors.Is(err, ErrClosed) {
+			return // the stream is being deleted (or the node is closing)
+		}
+		if err != nil {
+			if firstErr == nil {
+				firstErr = fmt.Errorf("stream %s: %w", s.name, err)
+			}
+			return
+		}
+		commits = append(commits, c)
+	})
+	if commits == nil && firstErr == nil {
+		return nil
+	}
+	return func() error {
+		for _, c := range commits {
+			if err := c.Wait(); err != nil && firstErr == nil {
+				firstErr = err
+			}
+		}
+		return firstErr
+	}
+}
+
+// apply brings the open streams and their workers in line with the definitions.
+func (m *Manager) apply() error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return nil
+	}
+	var errs []error
+	for _, d := range m.reg.table() {
+		s := m.streams[d.Name]
+		if s != nil && (d.Deleted || s.def.Created != d.Created) {
+			m.drop(s) // deleted, or deleted and created anew elsewhere
+			s = nil
+		}
+		if d.Deleted {
+			if err := m.purge(d.Name); err != nil {
+				errs = append(errs, err)
+			}
+			continue
+		}
+		if s == nil {
+			var err error
+			if s, err = m.openStream(d); err != nil {
+				errs = append(errs, err)
+				continue
+			}
+		}
+		s.def = d
+		s.log.SetRetention(d.Retain, d.MaxBytes)
+		m.startWorkers(s)
+	}
+	m.rebuildRouter()
+	return errors.Join(errs...)
+}
+
+func (m *Manager) openStream(d Def) (*openStream, error) {
+	if err := m.purgeIfStale(d); err != nil {
+		return nil, err
+	}
+	o := DefaultLogOptions()
+	o.Dir, o.Origin, o.Now, o.Logger = m.logDir(d.Name), m.o.NodeID, m.o.Now, m.log
+	o.Retain, o.MaxBytes = d.Retain, d.MaxBytes
+	if m.o.SegmentBytes > 0 {
+		o.SegmentBytes = m.o.SegmentBytes
+	}
+	if d.MaxBytes > 0 && o.SegmentBytes > d.MaxBytes/8 {
+		o.SegmentBytes = d.MaxBytes / 8 // retention in steps of an eighth of the limit
+	}
+	if d.Sync == "write" {
+		o.Sync = SyncWrite
+	}
+	l, err := OpenLog(o)
+	if err != nil {
+		return nil, fmt.Errorf("open stream %s: %w", d.Name, err)
+	}
+	if err := os.WriteFile(filepath.Join(o.Dir, "created"), fmt.Appendf(nil, "%d\n", d.Created), 0o600); err != nil {
+		l.Close()
+		return nil, fmt.Errorf("open stream %s: %w", d.Name, err)
+	}
+	s := &openStream{name: d.Name, def: d, log: l, workers: map[string]*worker{}}
+	m.streams[d.Name] = s
+	m.log.Info("stream open", "stream", d.Name, "topics", d.Topics, "next_offset", l.Next())
+	return s, nil
+}
+
+func (m *Manager) logDir(name string) string { return filepath.Join(m.o.Dir, name) }
+
+// purgeIfStale removes a log left by an earlier stream of the same name (deleted while this
+// node was down, then created again).
+func (m *Manager) purgeIfStale(d Def) error {
+	raw, err := os.ReadFile(filepath.Join(m.logDir(d.Name), "created"))
+	if err != nil {
+		return nil // new, or never opened
+	}
+	var created int64
+	if _, err := fmt.Sscan(string(raw), &created); err == nil && created == d.Created {
+		return nil
+	}
+	return m.purge(d.Name)
+}
+
+// drop stops a stream's workers and closes its log.
+func (m *Manager) drop(s *openStream) {
+	for id, w := range s.workers {
+		w.stop()
+		delete(s.workers, id)
+	}
+	if err := s.log.Close(); err != nil {
+		m.log.Warn("close stream log", "stream", s.def.Name, "err", err)
+	}
+	delete(m.streams, s.def.Name)
+}
+
+// purge deletes what this node holds of a deleted stream: its log and its cursors.
+func (m *Manager) purge(name string) error {
+	dir := m.logDir(name)
+	if _, err := os.Stat(dir); err == nil {
+		m.log.Info("stream deleted: removing its log", "stream", name)
+		if err := os.RemoveAll(dir); err != nil {
+			return fmt.Errorf("remove log of stream %s: %w", name, err)
+		}
+	}
+	return deleteStates(m.o.DB, name)
+}
+
+func (m *Manager) rebuildRouter() {
+	r := &router{}
+	for _, s := range m.streams {
+		r.routes = append(r.routes, route{s: s, filters: s.def.Topics})
+	}
+	m.router.Store(r)
+}

@@ -1,0 +1,70 @@
+package stream
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// collector exposes every stream's counters at scrape time, so streams come and go without
+// registering and unregistering metrics.
+type collector Manager
+
+var (
+	descIn        = prometheus.NewDesc("minicloud_stream_messages_in_total", "Messages appended to the stream's log on this node since it started.", []string{"stream"}, nil)
+	descBytesIn   = prometheus.NewDesc("minicloud_stream_bytes_in_total", "Payload bytes appended to the stream's log on this node since it started.", []string{"stream"}, nil)
+	descNext      = prometheus.NewDesc("minicloud_stream_next_offset", "Offset the next message of the stream gets on this node (last offset + 1).", []string{"stream"}, nil)
+	descFirst     = prometheus.NewDesc("minicloud_stream_first_offset", "Oldest offset retention keeps on this node.", []string{"stream"}, nil)
+	descLogBytes  = prometheus.NewDesc("minicloud_stream_log_bytes", "Bytes of the stream's log on this node.", []string{"stream"}, nil)
+	descOut       = prometheus.NewDesc("minicloud_stream_messages_out_total", "Messages forwarded or archived (or, for target import, imported) since the node started.", []string{"stream", "target"}, nil)
+	descBacklog   = prometheus.NewDesc("minicloud_stream_backlog_messages", "Log entries a forward target or archive has yet to look at.", []string{"stream", "target"}, nil)
+	descLost      = prometheus.NewDesc("minicloud_stream_lost_total", "Messages retention dropped before they were forwarded or archived.", []string{"stream", "target"}, nil)
+	descDups      = prometheus.NewDesc("minicloud_stream_duplicates_dropped_total", "Forwarded messages dropped on arrival because they were already imported.", []string{"stream"}, nil)
+	descShipError = prometheus.NewDesc("minicloud_stream_target_failing", "1 while the last attempt to ship to (or import from) the target failed.", []string{"stream", "target"}, nil)
+)
+
+func (m *Manager) registerMetrics(r prometheus.Registerer) error {
+	if r == nil {
+		return nil
+	}
+	if err := r.Register((*collector)(m)); err != nil {
+		return fmt.Errorf("register stream metrics: %w", err)
+	}
+	return nil
+}
+
+func (c *collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descIn, descBytesIn, descNext, descFirst, descLogBytes, descOut, descBacklog, descLost, descDups, descShipError} {
+		ch <- d
+	}
+}
+
+func (c *collector) Collect(ch chan<- prometheus.Metric) {
+	for _, in := range (*Manager)(c).List() {
+		n := in.Name
+		ch <- prometheus.MustNewConstMetric(descIn, prometheus.CounterValue, float64(in.MessagesIn), n)
+		ch <- prometheus.MustNewConstMetric(descBytesIn, prometheus.CounterValue, float64(in.BytesIn), n)
+		ch <- prometheus.MustNewConstMetric(descNext, prometheus.GaugeValue, float64(in.NextOffset), n)
+		ch <- prometheus.MustNewConstMetric(descFirst, prometheus.GaugeValue, float64(in.FirstOffset), n)
+		ch <- prometheus.MustNewConstMetric(descLogBytes, prometheus.GaugeValue, float64(in.LogBytes), n)
+		targets := append(append([]TargetInfo(nil), in.Forwards...), in.Archives...)
+		if in.Import != nil {
+			targets = append(targets, *in.Import)
+			ch <- prometheus.MustNewConstMetric(descDups, prometheus.CounterValue, float64(in.Import.Duplicates), n)
+		}
+		for _, t := range targets {
+			if strings.HasSuffix(t.Target, "(received here)") {
+				continue
+			}
+			ch <- prometheus.MustNewConstMetric(descOut, prometheus.CounterValue, float64(t.Shipped), n, t.Target)
+			ch <- prometheus.MustNewConstMetric(descBacklog, prometheus.GaugeValue, float64(t.Backlog), n, t.Target)
+			ch <- prometheus.MustNewConstMetric(descLost, prometheus.CounterValue, float64(t.Lost), n, t.Target)
+			failing := 0.0
+			if t.LastError != "" {
+				failing = 1
+			}
+			ch <- prometheus.MustNewConstMetric(descShipError, prometheus.GaugeValue, failing, n, t.Target)
+		}
+	}
+}
