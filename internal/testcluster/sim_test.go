@@ -29,6 +29,7 @@ var (
 	flagSeeds = flag.Int("seeds", 0, "simulation: number of seeds (default 24, 200 with -long)")
 	flagOps   = flag.Int("ops", 0, "simulation: operations per run (default 250, 600 with -long)")
 	flagTrace = flag.Bool("simtrace", false, "simulation: log every operation and fault")
+	flagGap   = flag.Duration("gap", time.Millisecond, "simulation: least time between operations (below 1ms, see sim.run)")
 )
 
 // seeds returns the seeds to run: fixed ones normally (a failure in CI replays anywhere), fresh
@@ -128,6 +129,7 @@ type sim struct {
 	wiped       bool // a disk was lost since the last convergence
 
 	counts map[string]int
+	ref    *reference // metamorphic test: the same operations on a single node
 }
 
 func newSim(t *testing.T, seed uint64, o simOptions) *sim {
@@ -247,9 +249,10 @@ func (s *sim) run(ops int) {
 		}
 		s.exec(s.nextOp())
 		// Let the clock move between operations: a later operation then gets a newer version than
-		// every earlier one. (Within one millisecond the hybrid clocks of two coordinators may
-		// order two sequential writes the other way; see the package's report.)
-		time.Sleep(time.Millisecond + time.Duration(s.faultRg.IntN(3000))*time.Microsecond)
+		// every earlier one. Hybrid clocks count milliseconds: within one, a coordinator that has
+		// not yet seen another's write may stamp a later write with an older version, which then
+		// loses (last writer wins by clock, not by real-time order); -gap 0 shows it.
+		time.Sleep(*flagGap + *flagGap*time.Duration(s.faultRg.IntN(3000))/1000)
 		if s.i%100 == 99 {
 			s.converge()
 		}
@@ -343,6 +346,9 @@ func (s *sim) exec(o op) {
 
 func (s *sim) execWrite(o op) {
 	reg := s.reg(o.bucket, o.key)
+	if s.ref != nil {
+		s.ref.write(o)
+	}
 	for attempt := 0; ; attempt++ {
 		c := s.coordinator()
 		st := s.c.Store(c)
@@ -433,10 +439,14 @@ func (s *sim) execGet(o op) {
 		}
 		why, w := reg.checkRead(obs)
 		if why != "" {
-			s.fail(reg, "get %s/%s via n%d: %s", o.bucket, o.key, c, why)
+			s.fail(reg, "get %s/%s via n%d: %s%s", o.bucket, o.key, c, why, s.dump(o.bucket, o.key))
 		}
 		if !w.deleted && !bytes.Equal(body, w.value) {
 			s.fail(reg, "get %s/%s: content differs from what %v wrote", o.bucket, o.key, w)
+		}
+		if s.ref != nil {
+			robs, _ := s.ref.get(o.bucket, o.key)
+			s.checkRef(o.bucket, o.key, robs)
 		}
 		s.logf("get %s/%s via n%d: %v (%v)", o.bucket, o.key, c, obs, w)
 		return
@@ -489,16 +499,27 @@ func (s *sim) execList(o op) {
 				s.fail(nil, "list %s: unknown key %q", o.bucket, k)
 			}
 		}
+		var ref map[string]object.ObjectInfo
+		if s.ref != nil {
+			ref = s.ref.list(o.bucket)
+		}
 		for i := range keysPerBucket {
 			key := fmt.Sprintf("k%d", i)
 			reg := s.reg(o.bucket, key)
+			if ref != nil {
+				robs := observed{absent: true}
+				if oi, ok := ref[key]; ok {
+					robs = observed{etag: oi.ETag}
+				}
+				s.checkRef(o.bucket, key, robs)
+			}
 			obs := observed{absent: true}
 			if oi, ok := got[key]; ok {
 				obs = observed{etag: oi.ETag}
 			}
 			why, w := reg.checkRead(obs)
 			if why != "" {
-				s.fail(reg, "list %s via n%d, key %s: %s", o.bucket, c, key, why)
+				s.fail(reg, "list %s via n%d, key %s: %s%s", o.bucket, c, key, why, s.dump(o.bucket, key))
 			}
 			if oi, ok := got[key]; ok && oi.Size != int64(len(w.value)) {
 				s.fail(reg, "list %s, key %s: size %d, %v wrote %d bytes", o.bucket, key, oi.Size, w, len(w.value))
@@ -642,21 +663,28 @@ func (s *sim) converge() {
 			key := fmt.Sprintf("k%d", k)
 			reg := s.reg(b, key)
 			var first observed
+			var body []byte
 			for c := range s.n {
-				obs, _, err := s.read(c, b, key)
+				obs, b1, err := s.read(c, b, key)
 				if err != nil {
 					s.fail(reg, "after healing, get %s/%s via n%d: %v", b, key, c, err)
 				}
 				if c > 0 && obs != first {
 					s.fail(reg, "after healing, n0 reads %v and n%d reads %v for %s/%s", first, c, obs, b, key)
 				}
-				first = obs
+				first, body = obs, b1
 			}
 			why, w := reg.checkFinal(first)
 			if why != "" {
 				s.fail(reg, "%s/%s: %s", b, key, why)
 			}
+			if s.ref != nil {
+				s.compareFinal(b, key, first, body)
+			}
 			reg.settle(first, w)
+		}
+		if s.ref != nil {
+			s.compareListing(b)
 		}
 	}
 	s.wiped = false
@@ -694,6 +722,17 @@ func (s *sim) diverged() string {
 	return ""
 }
 
+// dump describes what every node holds for a key, for failure reports.
+func (s *sim) dump(bucket, key string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "\n  replicas of %s/%s (home %v):", bucket, key, s.c.Replicas(bucket, key))
+	for j := range s.n {
+		recs, err := s.c.Node(j).Objects.KeyRecords(bucket, key)
+		fmt.Fprintf(&b, "\n    n%d: %s %v", j, describe(recs), err)
+	}
+	return b.String()
+}
+
 func sameRecords(a, b []object.RecordMsg) bool {
 	return slices.EqualFunc(a, b, func(x, y object.RecordMsg) bool {
 		return x.Version == y.Version && bytes.Equal(x.Enc, y.Enc)
@@ -711,7 +750,7 @@ func describe(recs []object.RecordMsg) string {
 		case info.DeleteMarker:
 			what = "delete marker"
 		}
-		parts[i] = fmt.Sprintf("%x:%s", uint64(m.Version.TS), what)
+		parts[i] = fmt.Sprintf("%x.%x:%s", uint64(m.Version.TS), m.Version.Node&0xffff, what)
 	}
 	return "[" + strings.Join(parts, " ") + "]"
 }
