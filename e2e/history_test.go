@@ -173,11 +173,17 @@ func checkKey(ops []op) []violation {
 			out = append(out, violation{r.key, r.end, fmt.Sprintf("%v: returned a value no PUT of this key wrote", r)})
 			continue
 		}
-		var why string
+		// Report, if no candidate fits, on the latest one that began before the read ended: the
+		// write the read most plausibly saw.
+		why := explain(cands[0], r, writes)
 		for _, u := range cands {
-			why = explain(u, r, writes)
-			if why == "" {
+			w := explain(u, r, writes)
+			if w == "" {
+				why = ""
 				break
+			}
+			if u.start <= r.end {
+				why = w
 			}
 		}
 		if why != "" {
