@@ -57,3 +57,57 @@ func TestSameTimestampVersionsListAsRead(t *testing.T) {
 		}
 	})
 }
+
+// A node cut off from the others must not answer a listing from its own replica alone: it would
+// miss what the others acknowledged since (found by TestSim seed 1, where LIST returned stale
+// keys while GET answered 503).
+func TestListWithoutQuorumFails(t *testing.T) {
+	bubble(t, func(t *testing.T) {
+		ctx := context.Background()
+		c := testcluster.New(t, testcluster.Options{
+			Nodes: 3, Rand: rand.New(rand.NewPCG(8, 8)), DetectPartitions: true, Dir: dataDir(t),
+		})
+		c.CreateBucket("plain", "")
+		c.Isolate(2)
+		body := []byte("written while n2 was cut off")
+		if _, err := c.Store(0).PutObject(ctx, "plain", "k", bytes.NewReader(body), int64(len(body)), object.PutOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		l, err := c.Store(2).ListObjects(ctx, "plain", object.ListOptions{})
+		if err == nil {
+			t.Fatalf("LIST through the cut-off node answered %d keys; want ServiceUnavailable", len(l.Objects))
+		}
+		if _, err := c.Store(1).ListObjects(ctx, "plain", object.ListOptions{}); err != nil {
+			t.Fatalf("LIST on the majority side: %v", err)
+		}
+	})
+}
+
+// A write that failed stays on the replicas that took it and is retried in the background; a
+// DELETE acknowledged after it must still win once it spreads, even though the delete's quorum
+// read did not see it (found by TestSim seeds 4 and 16: the delete wrote no tombstone).
+func TestDeleteWinsOverEarlierFailedWrite(t *testing.T) {
+	bubble(t, func(t *testing.T) {
+		ctx := context.Background()
+		c := testcluster.New(t, testcluster.Options{
+			Nodes: 3, Rand: rand.New(rand.NewPCG(9, 9)), DetectPartitions: true, Dir: dataDir(t),
+		})
+		c.CreateBucket("plain", "")
+		c.Isolate(2)
+		body := []byte("failed write")
+		if _, err := c.Store(2).PutObject(ctx, "plain", "k", bytes.NewReader(body), int64(len(body)), object.PutOptions{}); err == nil {
+			t.Fatal("PUT through an isolated node was acknowledged")
+		}
+		time.Sleep(time.Millisecond)
+		if _, err := c.Store(0).DeleteObject(ctx, "plain", "k", ""); err != nil {
+			t.Fatal(err)
+		}
+		c.Heal()
+		c.Settle(ctx, 2)
+		for i := range c.N() {
+			if _, _, err := c.Store(i).GetObject(ctx, "plain", "k", "", 0, -1); !errors.Is(err, object.ErrNoSuchKey) {
+				t.Errorf("GET via n%d after the acknowledged delete: %v, want NoSuchKey", i, err)
+			}
+		}
+	})
+}
