@@ -50,7 +50,8 @@ type Options struct {
 	Metrics  http.Handler                  // Prometheus exposition
 	// Decommission removes a node from the layout (nil: a single node, nothing to remove).
 	Decommission func(id string) error
-	Rules        Rules // streams and rules (nil: the routes are absent); see rules.go
+	Rules        Rules   // streams and rules (nil: the routes are absent); see rules.go
+	Streams      Streams // stream logs (nil: the routes are absent); see streams.go
 	Logger       *slog.Logger
 	Now          func() time.Time
 }
@@ -84,6 +85,7 @@ func New(o Options) http.Handler {
 	h.mux.Handle("POST /_minicloud/admin/v1/buckets/{name}/sync", h.auth(h.addSync))
 	h.mux.Handle("PUT /_minicloud/admin/v1/buckets/{name}/sites", h.auth(h.setSites))
 	h.registerRules()
+	h.registerStreams()
 	return h
 }
 

@@ -32,8 +32,9 @@ type Options struct {
 	Listener net.Listener
 	// DataDir keeps sessions and retained messages across restarts; "" keeps them in memory.
 	DataDir string
-	Keys    Keys  // required: credentials and topic grants
-	Peers   Peers // optional: the other nodes of the site (see also SetPeers)
+	Keys    Keys    // required: credentials and topic grants
+	Peers   Peers   // optional: the other nodes of the site (see also SetPeers)
+	Journal Journal // optional: told of every message before it is acknowledged (journal.go)
 	// Registerer receives the broker's metrics; nil registers none.
 	Registerer prometheus.Registerer
 	Logger     *slog.Logger
@@ -180,6 +181,9 @@ func (b *Broker) addHooks(o Options) error {
 	}
 	if err := b.srv.AddHook(&peerHook{b: b}, nil); err != nil {
 		return fmt.Errorf("mqtt peer hook: %w", err)
+	}
+	if err := b.addJournal(o.Journal); err != nil {
+		return err
 	}
 	if o.DataDir == "" {
 		return nil

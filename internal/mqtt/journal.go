@@ -32,16 +32,19 @@ type JournalMessage struct {
 	FromPeer bool // delivered by another node of the site, which journals it as its own
 }
 
-// SetJournal installs j; call it once, before clients publish anything the journal must see.
-func (b *Broker) SetJournal(j Journal) error {
+// addJournal installs Options.Journal before the broker serves, so that no message is
+// acknowledged unjournaled, not even one a client resends the moment the listener opens.
+func (b *Broker) addJournal(j Journal) error {
+	if j == nil {
+		return nil
+	}
 	if err := b.srv.AddHook(&journalHook{b: b, j: j}, nil); err != nil {
 		return fmt.Errorf("mqtt journal hook: %w", err)
 	}
 	return nil
 }
 
-// journalHook runs last among the OnPublish hooks (it is added after New), so it sees only
-// messages the other hooks let through.
+// journalHook runs after the auth and flow hooks, so it sees only messages they let through.
 type journalHook struct {
 	mochi.HookBase
 	b *Broker

@@ -14,6 +14,7 @@ import (
 	"github.com/minicloud/minicloud/internal/mesh"
 	"github.com/minicloud/minicloud/internal/object"
 	"github.com/minicloud/minicloud/internal/replicate"
+	"github.com/minicloud/minicloud/internal/stream"
 )
 
 // cluster is the node's part of the mesh: gossip membership, the data RPC server and client.
@@ -79,7 +80,7 @@ func (n *Node) startCluster(objects *object.Store, out io.Writer) error {
 			join = append(join, j)
 		}
 	}
-	tables := &meshTables{objects: objects, keys: n.keys}
+	tables := &meshTables{objects: objects, keys: n.keys, streams: &n.streams}
 	self := mesh.Member{ID: n.id, Site: cfg.Site, Mesh: cfg.Mesh, RPC: advertise(srv.Addr(), cfg.Mesh), S3: advertise(n.s3ln.Addr().String(), cfg.Mesh)}
 	m, err := mesh.Start(mesh.Options{
 		Self: self, Join: join, Secret: secret, DataDir: cfg.Data, Tables: tables,
@@ -160,15 +161,17 @@ type meshTables struct {
 	objects *object.Store
 	keys    *iam.Store
 	mesh    *mesh.Mesh
+	streams *streams
 }
 
 type tablesState struct {
 	Buckets []object.Bucket `json:"buckets,omitempty"`
 	Keys    []iam.Key       `json:"keys,omitempty"`
+	Streams []stream.Def    `json:"streams,omitempty"` // streams.go
 }
 
 func (t *meshTables) State() []byte {
-	b, _ := json.Marshal(tablesState{Buckets: t.objects.BucketTable(), Keys: t.keys.Table()})
+	b, _ := json.Marshal(tablesState{Buckets: t.objects.BucketTable(), Keys: t.keys.Table(), Streams: t.streams.table()})
 	return b
 }
 
@@ -183,6 +186,7 @@ func (t *meshTables) Merge(state []byte) {
 	for _, k := range st.Keys {
 		t.keys.Merge(k)
 	}
+	t.streams.merge(st.Streams)
 }
 
 func (t *meshTables) broadcast(b object.Bucket, k *iam.Key) {

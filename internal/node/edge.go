@@ -38,6 +38,7 @@ func (n *Node) openEdge(verifier *sigv4.Verifier) error {
 	}
 	o.DataDir = filepath.Join(n.cfg.Data, "mqtt")
 	o.Keys, o.Registerer, o.Logger = n.keys, n.reg, n.log.With("component", "mqtt")
+	o.Journal = n.streamJournal() // streams.go: messages are logged before they are acknowledged
 	b, err := mqtt.New(o)
 	if err != nil {
 		if o.Listener != nil {

@@ -48,7 +48,8 @@ type Node struct {
 	cluster   *cluster
 	mqttPeers *mqttPeers
 	usage     usage
-	edge      edge // MQTT broker, HTTP ingest, rules: edge.go
+	edge      edge    // MQTT broker, HTTP ingest, rules: edge.go
+	streams   streams // stream logs, forwarding, archives: streams.go
 }
 
 // New opens the node's storage and builds its servers; out receives first-start messages.
@@ -96,6 +97,10 @@ func New(cfg config.Serve, log *slog.Logger, out io.Writer) (*Node, error) {
 	n.registerStoreMetrics()
 	n.reg.MustRegister(n.repl.Collector())
 	verifier := &sigv4.Verifier{Region: cfg.Region, Secret: n.keys.Secret}
+	if err := n.openStreams(); err != nil {
+		n.Close()
+		return nil, err
+	}
 	if err := n.openEdge(verifier); err != nil {
 		n.Close()
 		return nil, err
@@ -110,7 +115,7 @@ func New(cfg config.Serve, log *slog.Logger, out io.Writer) (*Node, error) {
 	adm := admin.New(admin.Options{
 		Verifier: verifier, Keys: n.keys, Buckets: n.repl, Status: n.status,
 		Metrics: promhttp.HandlerFor(n.reg, promhttp.HandlerOpts{}), Logger: n.log.With("component", "admin"),
-		Decommission: n.decommission, Rules: n.rulesAPI(),
+		Decommission: n.decommission, Rules: n.rulesAPI(), Streams: n.streamsAPI(),
 	})
 	mux := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if strings.HasPrefix(r.URL.Path, admin.Prefix) {
@@ -170,6 +175,7 @@ func (n *Node) Close() error {
 	n.mqttPeers.close()
 	n.mqttPeers = nil
 	n.closeEdge()
+	n.closeStreams()
 	if n.repl != nil {
 		n.repl.Close()
 		n.repl = nil
