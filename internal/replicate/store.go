@@ -215,6 +215,12 @@ func (s *Store) writeLocal(msg object.RecordMsg, release func()) error {
 	for !q.met() && done < len(reps) {
 		settle(<-results)
 	}
+	// Decide before the remaining answers settle in the background: settle keeps changing q,
+	// acks and firstErr from there (a data race that internal/testcluster found under -race).
+	var err error
+	if !q.met() {
+		err = s3err.ServiceUnavailable.With("Only %d replicas acknowledged the write, %d needed (%v); it will be retried in the background.", acks, q.needCur, firstErr)
+	}
 	rest := len(reps) - done
 	s.wg.Add(1)
 	go func() {
@@ -226,10 +232,7 @@ func (s *Store) writeLocal(msg object.RecordMsg, release func()) error {
 			release()
 		}
 	}()
-	if !q.met() {
-		return s3err.ServiceUnavailable.With("Only %d replicas acknowledged the write, %d needed (%v); it will be retried in the background.", acks, q.needCur, firstErr)
-	}
-	return nil
+	return err
 }
 
 // read gathers the records of bucket/key from R replicas (all alive ones are asked).
