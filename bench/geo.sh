@@ -9,7 +9,8 @@
 #      (PUT acknowledged at a -> first listing at b that shows the key);
 #   2. PUT latency at a with cross-site replication on ("geo") and off ("solo"), same pacing,
 #      ROUNDS times each, alternating which goes first; prints p50/p99 (medians over rounds)
-#      and the ratio on/off.
+#      and the ratio on/off. Before each run, site a's outbox to b is left to drain (at most
+#      180 s), so one run's backlog does not load the next.
 #
 # Environment (all optional):
 #   RATE=500         PUTs per second (paced, open loop)
@@ -146,16 +147,31 @@ geoload() {
 	fi
 }
 
+# wait_outbox: wait (at most 180 s) until site a has shipped everything to b, so that one run's
+# backlog does not load the next run.
+wait_outbox() {
+	local n
+	for _ in $(seq 360); do
+		n=$(admin status --json 2>/dev/null | grep -o '"site:b":[0-9]*' | cut -d: -f3 || true)
+		if [[ -z "$n" || "$n" == 0 ]]; then
+			return 0
+		fi
+		sleep 0.5
+	done
+	log "site a still has $n changes to ship to b after 180 s"
+}
+
 # field LINE KEY prints the value of KEY=value in a result line.
 field() {
 	awk -v k="$2" '{ for (i = 1; i <= NF; i++) { n = index($i, "="); if (substr($i, 1, n - 1) == k) print substr($i, n + 1) } }' <<<"$1"
 }
 
-# result NAME KEY prints the median over the runs called NAME of one figure (n/a for none).
+# result NAME KEY [FORMAT] prints the median over the runs called NAME of one figure (n/a for
+# none), by default with two decimals.
 result() {
 	local line v
 	v=$(grep "^$1 " "$RESULTS" | while IFS= read -r line; do field "$line" "$2"; done |
-		sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) exit; m = int((NR + 1) / 2); printf "%.2f", NR % 2 ? v[m] : (v[m] + v[m + 1]) / 2 }')
+		sort -g | awk -v f="${3:-%.2f}" '{ v[NR] = $1 } END { if (NR == 0) exit; m = int((NR + 1) / 2); printf f, NR % 2 ? v[m] : (v[m] + v[m + 1]) / 2 }')
 	echo "${v:-n/a}"
 }
 
@@ -183,15 +199,17 @@ report() {
 	echo "replication lag a -> b (PUT acknowledged at a -> first listing at b showing the key):"
 	printf '  p50 %s ms   p90 %s ms   p99 %s ms   max %s ms   (objects never seen at b: %s; listed before the ack returned: %s)\n' \
 		"$(result lag lag_p50_ms)" "$(result lag lag_p90_ms)" "$(result lag lag_p99_ms)" "$(result lag lag_max_ms)" \
-		"$(result lag unseen)" "$(result lag lag_early)"
+		"$(result lag unseen %d)" "$(result lag lag_early %d)"
 	on50=$(result on put_p50_ms) on99=$(result on put_p99_ms) off50=$(result off put_p50_ms) off99=$(result off put_p99_ms)
 	echo
 	echo "PUT latency at a, $RATE/s of $SIZE (medians of $ROUNDS run(s) each):"
-	printf '  %-34s %9s %9s %9s\n' "" "p50 ms" "p99 ms" "PUT/s"
-	printf '  %-34s %9s %9s %9s\n' "replication on (bucket on a,b)" "$on50" "$on99" "$(result on 'put_ops/s')"
-	printf '  %-34s %9s %9s %9s\n' "replication off (bucket on a only)" "$off50" "$off99" "$(result off 'put_ops/s')"
+	printf '  %-34s %9s %9s %9s %9s\n' "" "p50 ms" "p99 ms" "PUT/s" "late"
+	printf '  %-34s %9s %9s %9s %9s\n' "replication on (bucket on a,b)" "$on50" "$on99" "$(result on 'put_ops/s' %.1f)" "$(result on late %d)"
+	printf '  %-34s %9s %9s %9s %9s\n' "replication off (bucket on a only)" "$off50" "$off99" "$(result off 'put_ops/s' %.1f)" "$(result off late %d)"
 	printf '  %-34s %9s %9s\n' "ratio on/off" "$(ratio "$on50" "$off50")" "$(ratio "$on99" "$off99")"
 	printf '  (during the lag run, with the lister at b: p50 %s ms, p99 %s ms)\n' "$(result lag put_p50_ms)" "$(result lag put_p99_ms)"
+	echo "  (late: PUTs that started over 10 ms behind their schedule, out of $(result on puts %d) per run; many mean the"
+	echo "   client could not keep the pace, and latencies are then not comparable)"
 }
 
 main() {
@@ -204,17 +222,21 @@ main() {
 	log "warm-up: 3 s into each bucket (not reported)"
 	geoload warmup-on -bucket geo -duration 3s -lag -b "http://${S3[b]}" -poll "$POLL"
 	geoload warmup-off -bucket solo -duration 3s
+	wait_outbox
 	log "replication lag: $RATE PUT/s of $SIZE for $DURATION into geo at a, listing geo at b"
 	geoload lag -bucket geo -duration "$DURATION" -lag -b "http://${S3[b]}" -poll "$POLL"
+	wait_outbox
 	local round
 	for round in $(seq "$ROUNDS"); do
 		log "PUT latency, round $round of $ROUNDS"
 		if ((round % 2 == 1)); then
 			geoload on -bucket geo -duration "$DURATION"
+			wait_outbox
 			geoload off -bucket solo -duration "$DURATION"
 		else
 			geoload off -bucket solo -duration "$DURATION"
 			geoload on -bucket geo -duration "$DURATION"
+			wait_outbox
 		fi
 	done
 	report
