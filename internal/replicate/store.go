@@ -252,7 +252,12 @@ func (s *Store) read(ctx context.Context, bucket, key string) ([]object.RecordMs
 			continue
 		}
 		asked++
+		// Tracked like the writes: an answer still coming after the quorum must not read the
+		// local store once Close has returned and the store is closed (pebble panics; found by
+		// internal/testcluster, where Wipe closes a node's stores right after a read).
+		s.wg.Add(1)
 		go func() {
+			defer s.wg.Done()
 			if n == s.self() {
 				m, err := s.local.KeyRecords(bucket, key)
 				results <- result{n, m, err}

@@ -80,6 +80,13 @@ func (r *reference) write(o op) {
 	}
 }
 
+func (r *reference) copy(o op) {
+	_, err := r.st.CopyObject(context.Background(), o.srcBucket, o.srcKey, "", o.bucket, o.key, object.CopyOptions{})
+	if err != nil && !errors.Is(err, object.ErrNoSuchKey) {
+		r.t.Fatalf("single node: copy %s/%s to %s/%s: %v", o.srcBucket, o.srcKey, o.bucket, o.key, err)
+	}
+}
+
 func (r *reference) get(bucket, key string) (observed, []byte) {
 	info, rd, err := r.st.GetObject(context.Background(), bucket, key, "", 0, -1)
 	if errors.Is(err, object.ErrNoSuchKey) {

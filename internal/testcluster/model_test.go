@@ -113,6 +113,14 @@ func (r *register) checkRead(o observed) (string, *write) {
 	return fmt.Sprintf("read %v, which no write of this key since the last convergence wrote", o), nil
 }
 
+// candidates are the writes a read may return now.
+func (r *register) candidates() []write {
+	if r.loose {
+		return r.writes
+	}
+	return r.writes[r.anchor:]
+}
+
 // checkFinal says why o may not be the converged state ("" when it may): it must be the latest
 // acknowledged write or a failed one after it.
 func (r *register) checkFinal(o observed) (string, *write) {

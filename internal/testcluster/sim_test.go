@@ -202,9 +202,11 @@ func (s *sim) reg(bucket, key string) *register {
 
 // op is one client operation, drawn from opRng only.
 type op struct {
-	kind    string // put, get, delete, list
+	kind    string // put, get, delete, list, copy
 	bucket  string
 	key     string
+	// the source of a copy
+	srcBucket, srcKey string
 	value   []byte
 	maxKeys int
 }
@@ -220,8 +222,11 @@ func (s *sim) nextOp() op {
 			size = object.InlineLimit + 1 + rng.IntN(64<<10) // chunked: shipped separately
 		}
 		o.value = value(s.seed, s.i, size)
-	case x < 74:
+	case x < 68:
 		o.kind = "get"
+	case x < 74:
+		o.kind = "copy" // from another key, possibly in the other bucket: chunks shared, not copied
+		o.srcBucket, o.srcKey = buckets[rng.IntN(len(buckets))], fmt.Sprintf("k%d", rng.IntN(keysPerBucket))
 	case x < 90:
 		o.kind = "delete"
 	default:
@@ -341,6 +346,65 @@ func (s *sim) exec(o op) {
 		s.execGet(o)
 	case "list":
 		s.execList(o)
+	case "copy":
+		s.execCopy(o)
+	}
+}
+
+// execCopy copies the source's current version to the key: a read of the source, then a write
+// of whichever value it read.
+func (s *sim) execCopy(o op) {
+	src, reg := s.reg(o.srcBucket, o.srcKey), s.reg(o.bucket, o.key)
+	if s.ref != nil {
+		s.ref.copy(o)
+	}
+	for attempt := 0; ; attempt++ {
+		c := s.coordinator()
+		avail := !s.dropping && s.reachable(c, o.srcBucket, o.srcKey) >= s.r && s.reachable(c, o.bucket, o.key) >= s.w
+		start := time.Now()
+		info, err := s.c.Store(c).CopyObject(s.ctx, o.srcBucket, o.srcKey, "", o.bucket, o.key, object.CopyOptions{})
+		if errors.Is(err, object.ErrNoSuchKey) {
+			if why, _ := src.checkRead(observed{absent: true}); why != "" {
+				s.fail(src, "copy from %s/%s via n%d: source %s", o.srcBucket, o.srcKey, c, why)
+			}
+			s.logf("copy %s/%s -> %s/%s via n%d: no source", o.srcBucket, o.srcKey, o.bucket, o.key, c)
+			return
+		}
+		if err != nil {
+			s.logf("copy %s/%s -> %s/%s via n%d: %v", o.srcBucket, o.srcKey, o.bucket, o.key, c, err)
+			s.counts["copy failed"]++
+			if avail {
+				s.fail(reg, "copy through n%d failed though both quorums were reachable and no message was lost: %v", c, err)
+			}
+			// Whatever the source read, it may have been written: any value the source may hold.
+			for _, w := range src.candidates() {
+				if !w.deleted {
+					reg.record(write{op: s.i, value: w.value, etag: w.etag})
+				}
+			}
+			if s.o.retry && attempt < 5 {
+				s.healAll()
+				continue
+			}
+			return
+		}
+		why, sw := src.checkRead(observed{etag: info.ETag})
+		if why != "" {
+			s.fail(src, "copy from %s/%s via n%d: source %s", o.srcBucket, o.srcKey, c, why)
+		}
+		w := write{op: s.i, value: sw.value, etag: sw.etag, acked: true}
+		homes, hints := s.placed(o.bucket, o.key, start)
+		switch {
+		case homes >= s.w:
+			w.strict = true
+		case s.n == s.rf:
+			s.fail(reg, "copy acknowledged while only %d home replicas hold it (W=%d, no fallback nodes)", homes, s.w)
+		default:
+			s.counts["sloppy acks"]++
+		}
+		reg.record(w)
+		s.logf("copy %s/%s -> %s/%s via n%d: ok -> %v [homes %d, hints %d]", o.srcBucket, o.srcKey, o.bucket, o.key, c, w, homes, hints)
+		return
 	}
 }
 
