@@ -202,13 +202,13 @@ func (s *sim) reg(bucket, key string) *register {
 
 // op is one client operation, drawn from opRng only.
 type op struct {
-	kind    string // put, get, delete, list, copy
-	bucket  string
-	key     string
+	kind   string // put, get, delete, list, copy
+	bucket string
+	key    string
 	// the source of a copy
 	srcBucket, srcKey string
-	value   []byte
-	maxKeys int
+	value             []byte
+	maxKeys           int
 }
 
 func (s *sim) nextOp() op {
