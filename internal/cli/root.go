@@ -51,7 +51,7 @@ func newRoot(ctx context.Context, stdout, stderr io.Writer) *cobra.Command {
 	}
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.AddCommand(newServe(), newStatus(), newBucket(), newKey(), newNode(), newSQL(), newRule(), newVersion())
+	root.AddCommand(newServe(), newStatus(), newBucket(), newKey(), newNode(), newSQL(), newRule(), newStream(), newVersion())
 	return root
 }
 

@@ -30,6 +30,7 @@ type ForwardRequest struct {
 type ArchiveRequest struct {
 	Bucket string `json:"bucket"`
 	Format string `json:"format,omitempty"` // ndjson (default) or parquet
+	Every  string `json:"every,omitempty"`  // how long a part gathers messages, e.g. 5m (default 1m)
 	Stop   bool   `json:"stop,omitempty"`
 }
 
@@ -112,6 +113,14 @@ func (m *Manager) Forward(name string, req ForwardRequest) (Info, error) {
 // Archive adds an archive to a stream, or removes it.
 func (m *Manager) Archive(ctx context.Context, name string, req ArchiveRequest) (Info, error) {
 	a := Archive{Bucket: req.Bucket, Format: req.Format}
+	every, err := ParseRetention(req.Every)
+	if err != nil {
+		return Info{}, invalid("every %q: use a duration such as 1m or 15m", req.Every)
+	}
+	if every != 0 && every < time.Second {
+		return Info{}, invalid("every %q: at least 1s", req.Every)
+	}
+	a.Every = every
 	if a.Format == "" {
 		a.Format = "ndjson"
 	}

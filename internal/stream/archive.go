@@ -54,6 +54,10 @@ func (m *Manager) runArchiver(ctx context.Context, w *worker, l *Log, d Def, a A
 	if c.Epoch != d.Created {
 		c = archiveCursor{Epoch: d.Created}
 	}
+	every := a.Every
+	if every <= 0 {
+		every = m.o.ArchiveEvery
+	}
 	delay := time.Duration(0)
 	for ctx.Err() == nil {
 		w.stats.cursor.Store(c.Offset)
@@ -64,7 +68,7 @@ func (m *Manager) runArchiver(ctx context.Context, w *worker, l *Log, d Def, a A
 			c.Offset = first
 		}
 		if c.Offset >= end {
-			if !sleep(ctx, m.o.ArchiveEvery) {
+			if !sleep(ctx, every) {
 				return
 			}
 			continue
@@ -86,7 +90,7 @@ func (m *Manager) runArchiver(ctx context.Context, w *worker, l *Log, d Def, a A
 		if err := saveState(m.o.DB, key, c); err != nil {
 			log.Error("stream archiver: save cursor", "err", err) // the part is rewritten after a restart
 		}
-		if !more && !sleep(ctx, m.o.ArchiveEvery) { // let the next part gather messages
+		if !more && !sleep(ctx, every) { // let the next part gather messages
 			return
 		}
 	}

@@ -47,8 +47,9 @@ func (f Forward) ID() string {
 
 // Archive is a bucket that receives the stream's messages as time-partitioned objects.
 type Archive struct {
-	Bucket string `json:"bucket"`
-	Format string `json:"format"` // "ndjson" or "parquet"
+	Bucket string        `json:"bucket"`
+	Format string        `json:"format"`          // "ndjson" or "parquet"
+	Every  time.Duration `json:"every,omitempty"` // a part closes after this long (0: Options.ArchiveEvery)
 }
 
 // ID names the archive in cursors and metrics.

@@ -2,6 +2,7 @@ package stream
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"sync/atomic"
 	"time"
@@ -26,6 +27,7 @@ type Objects interface {
 // worker is a goroutine that ships a stream somewhere: a forwarder, an importer or an archiver.
 type worker struct {
 	id     string
+	spec   string // the configuration it runs with: a change restarts it
 	cancel context.CancelFunc
 	done   chan struct{}
 	stats  workerStats
@@ -56,43 +58,45 @@ func (s *workerStats) ok() { s.lastErr.Store(nil) }
 // startWorkers starts the workers the stream's definition asks for on this node and stops
 // those it no longer does. Called under m.mu.
 func (m *Manager) startWorkers(s *openStream) {
-	want := map[string]func(context.Context, *worker){}
+	type job struct {
+		spec string
+		run  func(context.Context, *worker)
+	}
+	want := map[string]job{}
 	if m.o.Objects != nil {
 		d := s.def
 		for _, f := range d.Forwards {
 			switch {
 			case f.Site == m.o.Site:
-				want["import"] = func(ctx context.Context, w *worker) { m.runImporter(ctx, w, s.log, d) }
+				want["import"] = job{"import", func(ctx context.Context, w *worker) { m.runImporter(ctx, w, s.log, d) }}
 			case f.Site != "" && m.o.Sites == nil:
 				// alone: no other site to forward to
 			default:
-				f := f
-				want[f.ID()] = func(ctx context.Context, w *worker) { m.runForwarder(ctx, w, s.log, d, f) }
+				want[f.ID()] = job{fmt.Sprintf("%+v", f.Cloud), func(ctx context.Context, w *worker) { m.runForwarder(ctx, w, s.log, d, f) }}
 			}
 		}
 		for _, a := range d.Archives {
-			a := a
-			want[a.ID()] = func(ctx context.Context, w *worker) { m.runArchiver(ctx, w, s.log, d, a) }
+			want[a.ID()] = job{fmt.Sprintf("%+v", a), func(ctx context.Context, w *worker) { m.runArchiver(ctx, w, s.log, d, a) }}
 		}
 	}
 	for id, w := range s.workers {
-		if want[id] == nil {
+		if j, ok := want[id]; !ok || j.spec != w.spec {
 			w.stop()
 			delete(s.workers, id)
 		}
 	}
-	for id, fn := range want {
+	for id, j := range want {
 		if s.workers[id] != nil {
 			continue
 		}
 		ctx, cancel := context.WithCancel(m.ctx)
-		w := &worker{id: id, cancel: cancel, done: make(chan struct{})}
+		w := &worker{id: id, spec: j.spec, cancel: cancel, done: make(chan struct{})}
 		s.workers[id] = w
 		m.wg.Add(1)
 		go func() {
 			defer m.wg.Done()
 			defer close(w.done)
-			fn(ctx, w)
+			j.run(ctx, w)
 		}()
 	}
 }
