@@ -118,7 +118,8 @@ func (s *Store) PrepareDelete(bucket, key, versionID string, current []RecordMsg
 		// Always a tombstone, even when current shows nothing to delete: what a quorum of replicas
 		// answered cannot prove the key absent (a write acknowledged through sloppy quorum, or one
 		// that failed and is still retried, may be elsewhere), and only a newer tombstone keeps it
-		// from appearing after this acknowledged delete (found by internal/testcluster, seeds 4, 16).
+		// from appearing after this acknowledged delete (found by internal/testcluster: TestSim
+		// seeds 2 and 16, TestDeleteWinsOverEarlierFailedWrite).
 		rec.Null, rec.Tomb = true, true
 	}
 	s.newRecordVersion(b, rec)

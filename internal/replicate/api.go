@@ -449,7 +449,7 @@ func (s *Store) mergedPage(ctx context.Context, bucket, prefix, after string) ([
 // listQuorum fails unless the nodes that answered a listing hold a read quorum of every
 // partition: otherwise a key whose newest versions are only on nodes that did not answer (down,
 // cut off, or their answer lost) would be listed stale or missed, where a GET would answer 503
-// (found by the simulated cluster, internal/testcluster, seed 1).
+// (found by the simulated cluster: internal/testcluster TestSim seed 1, TestListWithoutQuorumFails).
 func (s *Store) listQuorum(answered []string) error {
 	cur, prev := s.sets()
 	for p := 0; p < placement.Partitions; p++ {

@@ -85,7 +85,7 @@ func TestListWithoutQuorumFails(t *testing.T) {
 
 // A write that failed stays on the replicas that took it and is retried in the background; a
 // DELETE acknowledged after it must still win once it spreads, even though the delete's quorum
-// read did not see it (found by TestSim seeds 4 and 16: the delete wrote no tombstone).
+// read did not see it (found by TestSim seeds 2 and 16: the delete wrote no tombstone).
 func TestDeleteWinsOverEarlierFailedWrite(t *testing.T) {
 	bubble(t, func(t *testing.T) {
 		ctx := context.Background()
