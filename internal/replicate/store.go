@@ -140,6 +140,14 @@ var errDown = errors.New("replica is down")
 func (s *Store) writeOne(ctx context.Context, n string, msg object.RecordMsg) error {
 	if n == s.self() {
 		_, err := s.local.MergeRecord(msg)
+		if errors.Is(err, object.ErrMissingChunks) {
+			// The data lives on other replicas: a copy of a version this node missed, or read
+			// repair of this node's own stale replica. Fetch it first, as a peer would be sent it
+			// (found by internal/testcluster: TestSim seed 20, TestCopyOfVersionCoordinatorMissed).
+			if err = s.fetchChunks(msg); err == nil {
+				_, err = s.local.MergeRecord(msg)
+			}
+		}
 		return err
 	}
 	if !s.o.Cluster.Alive(n) {
@@ -326,6 +334,27 @@ func (s *Store) repair(per map[string][]object.RecordMsg, all []object.RecordMsg
 			}
 		}()
 	}
+}
+
+// fetchChunks stores here the chunks of msg this node lacks, read from the site's replicas.
+func (s *Store) fetchChunks(msg object.RecordMsg) error {
+	refs, err := msg.Chunks()
+	if err != nil {
+		return err
+	}
+	for _, ref := range refs {
+		if s.local.HasChunk(ref.ID) {
+			continue
+		}
+		data, err := s.readChunk(ref)
+		if err != nil {
+			return err
+		}
+		if _, err := s.local.PutChunk(data); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // readChunk reads a chunk here or, failing that, from any live node of the site.

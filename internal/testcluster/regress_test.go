@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"math/rand/v2"
 	"testing"
 	"time"
@@ -108,6 +109,44 @@ func TestDeleteWinsOverEarlierFailedWrite(t *testing.T) {
 			if _, _, err := c.Store(i).GetObject(ctx, "plain", "k", "", 0, -1); !errors.Is(err, object.ErrNoSuchKey) {
 				t.Errorf("GET via n%d after the acknowledged delete: %v, want NoSuchKey", i, err)
 			}
+		}
+	})
+}
+
+// A coordinator must be able to commit on itself a record whose data it does not have: a copy of
+// a version it missed, or read repair of its own stale replica (found by TestSim seed 20 with
+// copies: the copy failed with "record references chunks this node lacks" though two replicas
+// were up).
+func TestCopyOfVersionCoordinatorMissed(t *testing.T) {
+	bubble(t, func(t *testing.T) {
+		ctx := context.Background()
+		c := testcluster.New(t, testcluster.Options{
+			Nodes: 3, Rand: rand.New(rand.NewPCG(10, 10)), DetectPartitions: true, Dir: dataDir(t),
+		})
+		c.CreateBucket("plain", "")
+		big := value(10, 0, object.InlineLimit+1000) // stored as a chunk, not inline
+		c.Isolate(0)
+		if _, err := c.Store(1).PutObject(ctx, "plain", "src", bytes.NewReader(big), int64(len(big)), object.PutOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		c.Heal()
+		c.Crash(2) // the copy now needs n0 itself to take the record
+
+		if _, err := c.Store(0).CopyObject(ctx, "plain", "src", "", "plain", "dst", object.CopyOptions{}); err != nil {
+			t.Fatalf("copy through the node that missed the source: %v", err)
+		}
+		_, rd, err := c.Store(0).GetObject(ctx, "plain", "dst", "", 0, -1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := io.ReadAll(rd)
+		rd.Close()
+		if err != nil || !bytes.Equal(got, big) {
+			t.Fatalf("copy reads back %d bytes, %v", len(got), err)
+		}
+		time.Sleep(time.Second) // read repair of the source on n0 runs in the background
+		if recs, _ := c.Node(0).Objects.KeyRecords("plain", "src"); len(recs) != 1 {
+			t.Errorf("read repair did not give n0 the source it missed: %s", describe(recs))
 		}
 	})
 }

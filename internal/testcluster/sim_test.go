@@ -12,6 +12,7 @@ import (
 	"runtime"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -129,7 +130,8 @@ type sim struct {
 	wiped       bool // a disk was lost since the last convergence
 
 	counts map[string]int
-	ref    *reference // metamorphic test: the same operations on a single node
+	ref    *reference     // metamorphic test: the same operations on a single node
+	bg     sync.WaitGroup // background rounds running alongside the operations
 }
 
 func newSim(t *testing.T, seed uint64, o simOptions) *sim {
@@ -614,11 +616,13 @@ func (s *sim) fault() {
 		s.logf("FAULT crash n%d", i)
 	case x < 28 && len(down) > 0:
 		i := down[rng.IntN(len(down))]
+		s.quiesce()
 		s.c.Restart(i)
 		s.counts["restart"]++
 		s.logf("FAULT restart n%d", i)
 	case x < 32 && !s.wiped && len(down) < maxDown:
 		i := up[rng.IntN(len(up))]
+		s.quiesce()
 		s.c.Wipe(i)
 		s.wiped = true
 		for _, r := range s.regs {
@@ -635,16 +639,35 @@ func (s *sim) fault() {
 		s.setDrops(!s.dropping)
 	case x < 86:
 		i := up[rng.IntN(len(up))]
-		s.c.Node(i).Repl.DeliverHintsNow()
-		s.counts["hint round"]++
-		s.logf("BACKGROUND hints on n%d", i)
+		st := s.c.Node(i).Repl
+		s.background(i, "hints", st.DeliverHintsNow)
 	default:
 		i := up[rng.IntN(len(up))]
-		s.c.Node(i).Repl.AntiEntropyNow(s.ctx)
-		s.counts["anti-entropy round"]++
-		s.logf("BACKGROUND anti-entropy on n%d", i)
+		st := s.c.Node(i).Repl
+		s.background(i, "anti-entropy", func() { st.AntiEntropyNow(s.ctx) })
 	}
 }
+
+// background runs a round of a node's background work: now, or (half the time) alongside the
+// operations and faults that follow, as the real loops do. A node's stores are closed only after
+// such rounds end (quiesce).
+func (s *sim) background(i int, what string, fn func()) {
+	s.counts[what+" round"]++
+	if s.faultRg.IntN(2) == 0 {
+		s.logf("BACKGROUND %s on n%d", what, i)
+		fn()
+		return
+	}
+	s.logf("BACKGROUND %s on n%d, concurrently", what, i)
+	s.bg.Add(1)
+	go func() {
+		defer s.bg.Done()
+		fn()
+	}()
+}
+
+// quiesce waits for background rounds started concurrently.
+func (s *sim) quiesce() { s.bg.Wait() }
 
 // partition replaces any partition by a new one that leaves a majority of the nodes connected:
 // one node isolated, one link cut, or (5 nodes) two nodes split from three.
@@ -689,6 +712,7 @@ func (s *sim) setDrops(on bool) {
 
 // healAll ends every fault: partitions, message loss, crashed nodes.
 func (s *sim) healAll() {
+	s.quiesce()
 	s.c.Heal()
 	if s.dropping {
 		s.setDrops(false)
