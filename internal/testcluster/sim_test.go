@@ -130,8 +130,12 @@ type sim struct {
 	wiped       bool // a disk was lost since the last convergence
 
 	counts map[string]int
-	ref    *reference     // metamorphic test: the same operations on a single node
-	bg     sync.WaitGroup // background rounds running alongside the operations
+	// acknowledged versions of the versioned bucket: each must stay readable by its id
+	versions []keptVersion
+	checked  int // versions checked at the last convergence
+
+	ref *reference     // metamorphic test: the same operations on a single node
+	bg  sync.WaitGroup // background rounds running alongside the operations
 }
 
 func newSim(t *testing.T, seed uint64, o simOptions) *sim {
@@ -261,10 +265,10 @@ func (s *sim) run(ops int) {
 		// loses (last writer wins by clock, not by real-time order); -gap 0 shows it.
 		time.Sleep(*flagGap + *flagGap*time.Duration(s.faultRg.IntN(3000))/1000)
 		if s.i%100 == 99 {
-			s.converge()
+			s.converge(false)
 		}
 	}
-	s.converge()
+	s.converge(true)
 }
 
 // coordinator picks a live node to send the next request to.
@@ -394,6 +398,7 @@ func (s *sim) execCopy(o op) {
 		if why != "" {
 			s.fail(src, "copy from %s/%s via n%d: source %s", o.srcBucket, o.srcKey, c, why)
 		}
+		s.keepVersion(o.bucket, o.key, info.VersionID, sw.value)
 		w := write{op: s.i, value: sw.value, etag: sw.etag, acked: true}
 		homes, hints := s.placed(o.bucket, o.key, start)
 		switch {
@@ -428,7 +433,11 @@ func (s *sim) execWrite(o op) {
 		w := write{op: s.i, deleted: o.kind == "delete"}
 		if o.kind == "put" {
 			w.value, w.etag = o.value, etagOf(o.value)
-			_, err = st.PutObject(s.ctx, o.bucket, o.key, bytes.NewReader(o.value), int64(len(o.value)), object.PutOptions{})
+			var info object.ObjectInfo
+			info, err = st.PutObject(s.ctx, o.bucket, o.key, bytes.NewReader(o.value), int64(len(o.value)), object.PutOptions{})
+			if err == nil {
+				s.keepVersion(o.bucket, o.key, info.VersionID, o.value)
+			}
 		} else {
 			_, err = st.DeleteObject(s.ctx, o.bucket, o.key, "")
 		}
@@ -726,9 +735,10 @@ func (s *sim) healAll() {
 }
 
 // converge heals everything, lets the background work run and checks that every replica of
-// every key holds the same records, that no hint is left, and that every node reads the state the
-// history allows; then the model restarts from that state.
-func (s *sim) converge() {
+// every key holds the same records, that no hint is left, that every node reads the state the
+// history allows, and that acknowledged versions are readable (all of them when final); then
+// the model restarts from that state.
+func (s *sim) converge(final bool) {
 	time.Sleep(time.Minute) // everything in flight lands or times out (virtual time)
 	s.healAll()
 	rounds := 0
@@ -775,8 +785,43 @@ func (s *sim) converge() {
 			s.compareListing(b)
 		}
 	}
+	s.checkVersions(final)
 	s.wiped = false
 	s.logf("converged (%d rounds)", rounds+1)
+}
+
+type keptVersion struct {
+	bucket, key, id string
+	value           []byte
+}
+
+func (s *sim) keepVersion(bucket, key, id string, value []byte) {
+	if bucket == "vers" {
+		s.versions = append(s.versions, keptVersion{bucket, key, id, value})
+	}
+}
+
+// checkVersions reads by id, through a random node, every acknowledged version of the versioned
+// bucket written since the last convergence (all of them at the end of the run): no acknowledged
+// write may be lost, even once overwritten.
+func (s *sim) checkVersions(all bool) {
+	from := s.checked
+	if all {
+		from = 0
+	}
+	for _, v := range s.versions[from:] {
+		c := s.faultRg.IntN(s.n)
+		_, rd, err := s.c.Store(c).GetObject(s.ctx, v.bucket, v.key, v.id, 0, -1)
+		if err != nil {
+			s.fail(s.reg(v.bucket, v.key), "acknowledged version %s of %s/%s via n%d: %v%s", v.id, v.bucket, v.key, c, err, s.dump(v.bucket, v.key))
+		}
+		body, err := io.ReadAll(rd)
+		rd.Close()
+		if err != nil || !bytes.Equal(body, v.value) {
+			s.fail(s.reg(v.bucket, v.key), "acknowledged version %s of %s/%s reads %d bytes (%v), want %d", v.id, v.bucket, v.key, len(body), err, len(v.value))
+		}
+	}
+	s.checked = len(s.versions)
 }
 
 // diverged describes the first key whose home replicas hold different records, or a record held
