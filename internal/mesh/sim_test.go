@@ -1,6 +1,7 @@
 package mesh_test
 
 import (
+	"encoding/json"
 	"flag"
 	"fmt"
 	"math"
@@ -54,6 +55,30 @@ var simProfiles = map[string]func(*memberlist.Config){
 		c.PushPullInterval = 60 * time.Second
 		c.SuspicionMult = 2
 	},
+	// wan1k-lean: wan1k, plus a what-if for mesh.go: periodic push/pull without the mesh's own
+	// member records, which memberlist's node states already carry (as node meta).
+	"wan1k-lean": func(c *memberlist.Config) {
+		c.PushPullInterval = 60 * time.Second
+		c.SuspicionMult = 2
+		c.Delegate = leanDelegate{c.Delegate}
+	},
+}
+
+// leanDelegate drops the "members" field from the mesh's push/pull state, except when joining.
+type leanDelegate struct{ memberlist.Delegate }
+
+func (d leanDelegate) LocalState(join bool) []byte {
+	b := d.Delegate.LocalState(join)
+	var st map[string]json.RawMessage
+	if join || json.Unmarshal(b, &st) != nil {
+		return b
+	}
+	delete(st, "members")
+	out, err := json.Marshal(st)
+	if err != nil {
+		return b
+	}
+	return out
 }
 
 func profileNames() []string {
