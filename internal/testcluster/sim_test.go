@@ -639,6 +639,9 @@ func (s *sim) fault() {
 		}
 		s.counts["wipe"]++
 		s.logf("FAULT wipe n%d (disk lost, restarted empty)", i)
+		if s.o.retry {
+			s.converge(false) // see TestMetamorphic
+		}
 	case x < 50:
 		s.partition()
 	case x < 64:
