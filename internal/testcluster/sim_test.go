@@ -149,8 +149,12 @@ func newSim(t *testing.T, seed uint64, o simOptions) *sim {
 	}
 	t.Cleanup(func() {
 		if t.Failed() {
-			t.Logf("seed %d: replay with: go test ./internal/testcluster -run '^%s$' -seed %d -simtrace -v",
-				seed, strings.Split(t.Name(), "/")[0], seed)
+			gap := ""
+			if *flagGap != time.Millisecond {
+				gap = " -gap " + flagGap.String()
+			}
+			t.Logf("seed %d: replay with: go test ./internal/testcluster -run '^%s$' -seed %d -ops %d%s -simtrace -v",
+				seed, strings.Split(t.Name(), "/")[0], seed, opsPerRun(), gap)
 		}
 	})
 	s.n = o.nodes
