@@ -24,6 +24,23 @@ import (
 	"github.com/minicloud/minicloud/internal/testcluster"
 )
 
+// The randomized simulation. Each seed draws a site (3 or 5 nodes, RF=3, W=2, R=2, gossip that
+// does or does not notice partitions), then a schedule of a few hundred S3 operations (PUT,
+// GET, DELETE, LIST with paging, COPY; two buckets, one versioned; small inline and chunked
+// bodies) through random live coordinators, interleaved with faults (crash and restart, a lost
+// disk, partitions that leave a majority connected, message loss) and hint or anti-entropy rounds,
+// some running alongside the operations. Every 100 operations and at the end the site heals and
+// must converge. Network delays, lost messages and timeouts run on synctest's virtual clock.
+//
+//	go test ./internal/testcluster                       # 24 fixed seeds and 8 metamorphic ones
+//	go test ./internal/testcluster -long                 # 200 fresh seeds of 600 operations
+//	go test ./internal/testcluster -run '^TestSim$' -seed N -simtrace -v   # replay one, logged
+//
+// A seed fixes the schedule: operations, faults and coordinators, and the network's random
+// source. Goroutines runnable at the same virtual instant still interleave as the Go scheduler
+// picks (and so draw message fates in that order), so a replay follows the same schedule but is
+// not always the same run bit for bit; failures found so far replayed every time.
+
 var (
 	flagSeed  = flag.Uint64("seed", 0, "simulation: run only this seed (replays a failure)")
 	flagLong  = flag.Bool("long", false, "simulation: run many more seeds, with more operations each")
