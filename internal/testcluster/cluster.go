@@ -4,8 +4,9 @@
 // and partitions messages from a seeded random source; membership is a fake that the test
 // controls (Crash, Restart, Wipe). The replication background loops are not started: tests run
 // hinted handoff and anti-entropy rounds themselves (Settle), so a run follows its schedule rather
-// than wall-clock tickers. Run inside testing/synctest to make network delays free and the
-// interleavings repeatable.
+// than wall-clock tickers. Run inside testing/synctest to make network delays free and runs
+// repeatable; one bubble at a time, with the pools emptied in between (see bubble in the tests:
+// Pebble pools objects holding channels, which must not leave their bubble).
 //
 // It must not be imported by non-test code.
 package testcluster
@@ -33,7 +34,7 @@ const Site = "sim"
 type Options struct {
 	Nodes    int // default 3
 	RF, W, R int // replication factor and quorums (defaults as in replicate: 3, 2, 2)
-	Rand     *rand.Rand
+	Rand     *rand.Rand // the network's random source (default: a fixed seed)
 	Net      NetConfig
 	// DetectPartitions makes a node see peers it is cut off from as not alive (gossip noticed);
 	// otherwise only crashed nodes are dead and requests across a cut time out.

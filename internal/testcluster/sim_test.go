@@ -39,7 +39,7 @@ import (
 // A seed fixes the schedule: operations, faults and coordinators, and the network's random
 // source. Goroutines runnable at the same virtual instant still interleave as the Go scheduler
 // picks (and so draw message fates in that order), so a replay follows the same schedule but is
-// not always the same run bit for bit; failures found so far replayed every time.
+// not always the same run bit for bit (the failures found so far replayed, but one).
 
 var (
 	flagSeed  = flag.Uint64("seed", 0, "simulation: run only this seed (replays a failure)")
