@@ -32,8 +32,8 @@ const Site = "sim"
 
 // Options configures a simulated site.
 type Options struct {
-	Nodes    int // default 3
-	RF, W, R int // replication factor and quorums (defaults as in replicate: 3, 2, 2)
+	Nodes    int        // default 3
+	RF, W, R int        // replication factor and quorums (defaults as in replicate: 3, 2, 2)
 	Rand     *rand.Rand // the network's random source (default: a fixed seed)
 	Net      NetConfig
 	// DetectPartitions makes a node see peers it is cut off from as not alive (gossip noticed);
