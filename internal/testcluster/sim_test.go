@@ -403,6 +403,9 @@ func (s *sim) execCopy(o op) {
 			if avail {
 				s.fail(reg, "copy through n%d failed though both quorums were reachable and no message was lost: %v", c, err)
 			}
+			if !unavailable(err) && !s.dropping {
+				s.fail(reg, "copy failed with %v, not ServiceUnavailable", err)
+			}
 			// Whatever the source read, it may have been written: any value the source may hold.
 			for _, w := range src.candidates() {
 				if !w.deleted {
@@ -527,6 +530,9 @@ func (s *sim) execGet(o op) {
 			if avail {
 				s.fail(reg, "get through n%d failed though the quorum was reachable and no message was lost: %v", c, err)
 			}
+			if !unavailable(err) && !s.dropping {
+				s.fail(reg, "get failed with %v, not ServiceUnavailable", err)
+			}
 			if s.o.retry && attempt < 5 {
 				s.healAll()
 				continue
@@ -583,6 +589,9 @@ func (s *sim) execList(o op) {
 			s.counts["list failed"]++
 			if !s.dropping && s.listAvailable(c) {
 				s.fail(nil, "list %s through n%d failed though every partition had a reachable quorum and no message was lost: %v", o.bucket, c, err)
+			}
+			if !unavailable(err) && !s.dropping {
+				s.fail(nil, "list failed with %v, not ServiceUnavailable", err)
 			}
 			if s.o.retry && attempt < 5 {
 				s.healAll()
