@@ -46,13 +46,14 @@ func (l *Log) run() {
 func (l *Log) flush() {
 	l.mu.Lock()
 	buf, g, next := l.pending, l.group, l.next
-	l.pending, l.group = l.spare[:0], newCommit()
+	if len(buf) == 0 {
+		l.mu.Unlock()
+		return // a kick for appends an earlier flush already took
+	}
+	// Appends go on into the spare buffer while this one is written: the two never alias.
+	l.pending, l.group, l.spare = l.spare[:0], newCommit(), nil
 	l.space.Broadcast()
 	l.mu.Unlock()
-	if len(buf) == 0 {
-		close(g.done)
-		return
-	}
 	err := l.write(buf)
 	if err == nil && l.o.Sync == SyncAlways {
 		if err = l.f.Sync(); err != nil {
@@ -75,7 +76,7 @@ func (l *Log) flush() {
 	l.rmu.Unlock()
 	close(g.done)
 	if cap(buf) <= 2*l.o.MaxPending {
-		l.spare = buf // reuse, unless a burst made it huge
+		l.spare = buf[:0] // reuse, unless a burst made it huge
 	}
 }
 
