@@ -168,6 +168,7 @@ type simParams struct {
 type simResult struct {
 	nodes, sites     int
 	form             time.Duration // cold start: every node sees every node alive
+	settle           time.Duration // then until the cold start's broadcasts have drained
 	window           time.Duration // steady-state window the bytes are measured over
 	bytesPerNodeSec  float64       // packets and streams, payload only
 	packetsPerNodeS  float64
@@ -192,9 +193,9 @@ func secs(ds []time.Duration) string {
 }
 
 func (r simResult) String() string {
-	return fmt.Sprintf("nodes=%d sites=%d form_s=%.1f join_all_s=%s (p50 %s) fail_all_s=%s (p50 %s) "+
+	return fmt.Sprintf("nodes=%d sites=%d form_s=%.1f settle_s=%.0f join_all_s=%s (p50 %s) fail_all_s=%s (p50 %s) "+
 		"window_s=%.0f gossip_B_per_node_s=%.0f (packets %.0f B/s in %.1f pkt/s, +%.0f B/s IP/UDP headers; streams %.0f B/s) lost_pkts=%d",
-		r.nodes, r.sites, r.form.Seconds(), secs(r.joins), secs(r.joinsP50), secs(r.fails), secs(r.failsP50),
+		r.nodes, r.sites, r.form.Seconds(), r.settle.Seconds(), secs(r.joins), secs(r.joinsP50), secs(r.fails), secs(r.failsP50),
 		r.window.Seconds(), r.bytesPerNodeSec, r.packetBytesNodeS, r.packetsPerNodeS, r.headersPerNodeS, r.streamBytesNodeS, r.lost)
 }
 
@@ -272,11 +273,18 @@ func quantile(ds []time.Duration, q float64) time.Duration {
 	return s[int(math.Ceil(q*float64(len(s))))-1]
 }
 
-// pushPullPeriod is memberlist's push/pull period at n nodes (its pushPullScale).
-func pushPullPeriod(p simParams, n int) time.Duration {
+// simConfig is the memberlist configuration a simulated node runs (what mesh.Start sets that
+// matters here, then the profile's changes).
+func simConfig(p simParams) *memberlist.Config {
 	cfg := memberlist.DefaultLANConfig()
 	cfg.PushPullInterval = 5 * time.Second // as mesh.Start sets it
 	p.tune(cfg)
+	return cfg
+}
+
+// pushPullPeriod is memberlist's push/pull period at n nodes (its pushPullScale).
+func pushPullPeriod(p simParams, n int) time.Duration {
+	cfg := simConfig(p)
 	if n <= 32 {
 		return cfg.PushPullInterval
 	}
@@ -327,8 +335,23 @@ func runSim(t *testing.T, p simParams) (r simResult) {
 	t.Logf("formed: %d nodes see each other alive after %v (simulated)", p.nodes, r.form.Round(time.Millisecond))
 
 	// Steady state: let the cold start's broadcasts drain, then count bytes over two push/pull
-	// periods (every node starts about two exchanges and answers about two).
-	time.Sleep(30 * time.Second)
+	// periods (every node starts about two exchanges and answers about two). memberlist sends
+	// each of the N alive messages about 4·log10(N) times, a few per gossip packet: at 1,000
+	// nodes that takes minutes. Settled is when a 10 s slice shows no more packets than probing
+	// sends (a ping and an ack per node and probe interval, plus slack); at most 20 min.
+	cfg := simConfig(p)
+	settle := time.Now()
+	for {
+		pk0, _, _, _, _ := c.net.totals()
+		time.Sleep(10 * time.Second)
+		pk1, _, _, _, _ := c.net.totals()
+		rate := float64(pk1-pk0) / float64(p.nodes) / 10
+		if rate < 2.5/cfg.ProbeInterval.Seconds() || time.Since(settle) > 20*time.Minute {
+			r.settle = time.Since(settle)
+			t.Logf("settled %v after forming: %.1f packets/s per node", r.settle, rate)
+			break
+		}
+	}
 	r.window = max(20*time.Second, 2*pushPullPeriod(p, p.nodes))
 	pk0, pb0, sb0, _, lost0 := c.net.totals()
 	time.Sleep(r.window)
