@@ -176,6 +176,17 @@ func TestProcessStreamLogsReadsAndSurvivesKill(t *testing.T) {
 	if err := json.Unmarshal([]byte(info), &in); err != nil || in.NextOffset != uint64(len(ms)) {
 		t.Fatalf("describe after restart: %v\n%s", err, info)
 	}
+	mreq, _ := http.NewRequest("GET", p.Endpoint()+"/_minicloud/metrics", nil)
+	mreq.SetBasicAuth(testserver.AccessKey, testserver.SecretKey)
+	mresp, err := http.DefaultClient.Do(mreq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, _ := io.ReadAll(mresp.Body)
+	mresp.Body.Close()
+	if want := fmt.Sprintf("minicloud_stream_next_offset{stream=%q} %d", "plant", len(ms)); !strings.Contains(string(metrics), want) {
+		t.Fatalf("metrics lack %s", want)
+	}
 	if list := p.cli(t, "stream", "list"); !strings.Contains(list, "plant") {
 		t.Fatalf("list:\n%s", list)
 	}

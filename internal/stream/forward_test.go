@@ -2,6 +2,7 @@ package stream
 
 import (
 	"fmt"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -187,4 +188,35 @@ func TestForwardToCloudWritesBatchesIntoASyncedBucket(t *testing.T) {
 	if len(b.Sync) != 1 || b.Sync[0].Bucket != "upstream" || b.Sync[0].Prefix != "edge/plant1/" {
 		t.Fatalf("bucket %s syncs to %+v", bucket, b.Sync)
 	}
+}
+
+// Close stops every goroutine the managers started: log writers, forwarders, importers and
+// archivers.
+func TestManagerCloseStopsEveryGoroutine(t *testing.T) {
+	s := newTwoSites(t)
+	if err := s.objs.CreateBucketSites(t.Context(), "lake", nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.a1.m.Archive(t.Context(), "tele", ArchiveRequest{Bucket: "lake", Format: "parquet"}); err != nil {
+		t.Fatal(err)
+	}
+	s.publishOnA(0, 10)
+	waitFor(t, 10*time.Second, "b imports", func() bool { return s.imported() == 20 })
+	for _, n := range []*testNode{s.a1, s.a2, s.b1} {
+		if err := n.m.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var stacks string
+	waitFor(t, 5*time.Second, "goroutines of this package to end", func() bool {
+		buf := make([]byte, 1<<20)
+		stacks = string(buf[:runtime.Stack(buf, true)])
+		for _, g := range strings.Split(stacks, "\n\n") {
+			if strings.Contains(g, "internal/stream.") && !strings.Contains(g, "TestManagerCloseStopsEveryGoroutine") {
+				t.Logf("still running:\n%s", g)
+				return false
+			}
+		}
+		return true
+	})
 }
