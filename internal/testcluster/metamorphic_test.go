@@ -152,7 +152,7 @@ func (s *sim) compareFinal(bucket, key string, site observed, body []byte) {
 }
 
 func (s *sim) compareListing(bucket string) {
-	got, err := s.list(0, bucket, 0)
+	got, _, err := s.list(0, bucket, 0, false)
 	if err != nil {
 		s.fail(nil, "after healing, list %s: %v", bucket, err)
 	}

@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"math/rand/v2"
 	"os"
 	"runtime"
@@ -129,6 +130,15 @@ var buckets = []string{"plain", "vers"} // unversioned and versioning-enabled
 
 const keysPerBucket = 8
 
+// keyName names key i of a bucket; the last two share the prefix "d/", which a listing with
+// delimiter "/" shows as one common prefix.
+func keyName(i int) string {
+	if i >= keysPerBucket-2 {
+		return fmt.Sprintf("d/k%d", i)
+	}
+	return fmt.Sprintf("k%d", i)
+}
+
 // sim is one run: the cluster, its schedule and the model it is checked against.
 type sim struct {
 	t       *testing.T
@@ -236,11 +246,12 @@ type op struct {
 	srcBucket, srcKey string
 	value             []byte
 	maxKeys           int
+	delim             bool // list with delimiter "/"
 }
 
 func (s *sim) nextOp() op {
 	rng := s.opRng
-	o := op{bucket: buckets[rng.IntN(len(buckets))], key: fmt.Sprintf("k%d", rng.IntN(keysPerBucket))}
+	o := op{bucket: buckets[rng.IntN(len(buckets))], key: keyName(rng.IntN(keysPerBucket))}
 	switch x := rng.IntN(100); {
 	case x < 42:
 		o.kind = "put"
@@ -253,12 +264,13 @@ func (s *sim) nextOp() op {
 		o.kind = "get"
 	case x < 74:
 		o.kind = "copy" // from another key, possibly in the other bucket: chunks shared, not copied
-		o.srcBucket, o.srcKey = buckets[rng.IntN(len(buckets))], fmt.Sprintf("k%d", rng.IntN(keysPerBucket))
+		o.srcBucket, o.srcKey = buckets[rng.IntN(len(buckets))], keyName(rng.IntN(keysPerBucket))
 	case x < 90:
 		o.kind = "delete"
 	default:
 		o.kind = "list"
 		o.maxKeys = 1 + rng.IntN(keysPerBucket+1)
+		o.delim = rng.IntN(2) == 0
 	}
 	return o
 }
@@ -555,35 +567,44 @@ func (s *sim) execGet(o op) {
 	}
 }
 
-// list lists a bucket through node c, page by page.
-func (s *sim) list(c int, bucket string, maxKeys int) (map[string]object.ObjectInfo, error) {
-	out := map[string]object.ObjectInfo{}
-	marker := ""
+// list lists a bucket through node c, page by page (with delimiter "/" when delim).
+func (s *sim) list(c int, bucket string, maxKeys int, delim bool) (map[string]object.ObjectInfo, map[string]bool, error) {
+	out, prefixes := map[string]object.ObjectInfo{}, map[string]bool{}
+	opts := object.ListOptions{MaxKeys: maxKeys}
+	if delim {
+		opts.Delimiter = "/"
+	}
 	for pages := 0; ; pages++ {
-		res, err := s.c.Store(c).ListObjects(s.ctx, bucket, object.ListOptions{Marker: marker, MaxKeys: maxKeys})
+		res, err := s.c.Store(c).ListObjects(s.ctx, bucket, opts)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		for _, oi := range res.Objects {
-			if _, dup := out[oi.Key]; dup || oi.Key <= marker {
-				s.fail(nil, "list %s via n%d: key %q again or out of order (marker %q)", bucket, c, oi.Key, marker)
+			if _, dup := out[oi.Key]; dup || oi.Key <= opts.Marker {
+				s.fail(nil, "list %s via n%d: key %q again or out of order (marker %q)", bucket, c, oi.Key, opts.Marker)
 			}
 			out[oi.Key] = oi
 		}
+		for _, cp := range res.CommonPrefixes {
+			if prefixes[cp] || cp <= opts.Marker {
+				s.fail(nil, "list %s via n%d: prefix %q again or out of order (marker %q)", bucket, c, cp, opts.Marker)
+			}
+			prefixes[cp] = true
+		}
 		if !res.IsTruncated {
-			return out, nil
+			return out, prefixes, nil
 		}
-		if res.NextMarker == "" || res.NextMarker <= marker || pages > 2*keysPerBucket {
-			s.fail(nil, "list %s via n%d: truncated page with next marker %q after %q", bucket, c, res.NextMarker, marker)
+		if res.NextMarker == "" || res.NextMarker <= opts.Marker || pages > 2*keysPerBucket {
+			s.fail(nil, "list %s via n%d: truncated page with next marker %q after %q", bucket, c, res.NextMarker, opts.Marker)
 		}
-		marker = res.NextMarker
+		opts.Marker = res.NextMarker
 	}
 }
 
 func (s *sim) execList(o op) {
 	for attempt := 0; ; attempt++ {
 		c := s.coordinator()
-		got, err := s.list(c, o.bucket, o.maxKeys)
+		got, prefixes, err := s.list(c, o.bucket, o.maxKeys, o.delim)
 		if err != nil {
 			s.logf("list %s via n%d: %v", o.bucket, c, err)
 			s.counts["list failed"]++
@@ -600,16 +621,24 @@ func (s *sim) execList(o op) {
 			return
 		}
 		for k := range got {
-			if !strings.HasPrefix(k, "k") {
-				s.fail(nil, "list %s: unknown key %q", o.bucket, k)
+			if !slices.Contains(allKeys(), k) || o.delim && strings.HasPrefix(k, "d/") {
+				s.fail(nil, "list %s (delimiter %v): unexpected key %q", o.bucket, o.delim, k)
 			}
+		}
+		for cp := range prefixes {
+			if !o.delim || cp != "d/" {
+				s.fail(nil, "list %s (delimiter %v): unexpected common prefix %q", o.bucket, o.delim, cp)
+			}
+		}
+		if o.delim {
+			s.checkPrefix(o.bucket, c, prefixes["d/"])
 		}
 		var ref map[string]object.ObjectInfo
 		if s.ref != nil {
 			ref = s.ref.list(o.bucket)
 		}
 		for i := range keysPerBucket {
-			key := fmt.Sprintf("k%d", i)
+			key := keyName(i)
 			reg := s.reg(o.bucket, key)
 			if ref != nil {
 				robs := observed{absent: true}
@@ -617,6 +646,9 @@ func (s *sim) execList(o op) {
 					robs = observed{etag: oi.ETag}
 				}
 				s.checkRef(o.bucket, key, robs)
+			}
+			if o.delim && strings.HasPrefix(key, "d/") {
+				continue // under the common prefix
 			}
 			obs := observed{absent: true}
 			if oi, ok := got[key]; ok {
@@ -630,8 +662,41 @@ func (s *sim) execList(o op) {
 				s.fail(reg, "list %s, key %s: size %d, %v wrote %d bytes", o.bucket, key, oi.Size, w, len(w.value))
 			}
 		}
-		s.logf("list %s via n%d (max %d): %d keys", o.bucket, c, o.maxKeys, len(got))
+		s.logf("list %s via n%d (max %d, delimiter %v): %d keys, prefixes %v", o.bucket, c, o.maxKeys, o.delim, len(got), slices.Collect(maps.Keys(prefixes)))
 		return
+	}
+}
+
+func allKeys() []string {
+	out := make([]string, keysPerBucket)
+	for i := range out {
+		out[i] = keyName(i)
+	}
+	return out
+}
+
+// checkPrefix checks a listing's common prefix "d/": shown only if one of the keys under it may
+// be present now, left out only if all of them may be absent.
+func (s *sim) checkPrefix(bucket string, c int, shown bool) {
+	var regs []*register
+	for _, k := range allKeys() {
+		if strings.HasPrefix(k, "d/") {
+			regs = append(regs, s.reg(bucket, k))
+		}
+	}
+	may := func(r *register, present bool) bool {
+		return slices.ContainsFunc(r.candidates(), func(w write) bool { return w.deleted != present })
+	}
+	for _, r := range regs {
+		if shown && may(r, true) {
+			return
+		}
+		if !shown && !may(r, false) {
+			s.fail(r, "list %s via n%d with delimiter: no common prefix d/ though this key is present", bucket, c)
+		}
+	}
+	if shown {
+		s.fail(regs[0], "list %s via n%d with delimiter: common prefix d/ though every key under it is absent", bucket, c)
 	}
 }
 
@@ -791,7 +856,7 @@ func (s *sim) converge(final bool) {
 	s.counts[fmt.Sprintf("converged in %d rounds", rounds+1)]++
 	for _, b := range buckets {
 		for k := range keysPerBucket {
-			key := fmt.Sprintf("k%d", k)
+			key := keyName(k)
 			reg := s.reg(b, key)
 			var first observed
 			var body []byte
@@ -862,7 +927,7 @@ func (s *sim) checkVersions(all bool) {
 func (s *sim) diverged() string {
 	for _, b := range buckets {
 		for k := range keysPerBucket {
-			key := fmt.Sprintf("k%d", k)
+			key := keyName(k)
 			homes := s.c.Replicas(b, key)
 			want, err := s.c.Node(homes[0]).Objects.KeyRecords(b, key)
 			if err != nil {
