@@ -21,7 +21,9 @@ import (
 	"slices"
 	"sync"
 	"testing"
+	"time"
 
+	"github.com/minicloud/minicloud/internal/clock"
 	"github.com/minicloud/minicloud/internal/object"
 	"github.com/minicloud/minicloud/internal/placement"
 	"github.com/minicloud/minicloud/internal/replicate"
@@ -36,10 +38,15 @@ type Options struct {
 	RF, W, R int        // replication factor and quorums (defaults as in replicate: 3, 2, 2)
 	Rand     *rand.Rand // the network's random source (default: a fixed seed)
 	Net      NetConfig
-	// DetectPartitions makes a node see peers it is cut off from as not alive (gossip noticed);
-	// otherwise only crashed nodes are dead and requests across a cut time out.
-	DetectPartitions bool
-	Logger           *slog.Logger // default: discard
+	// Detection is the chance that a node notices (as gossip would, at once here) that a peer it
+	// is cut off from is unreachable, drawn for each node and peer at each cut: at 1 every node
+	// sees the peers across a cut as dead, at 0 none does and requests across the cut time out;
+	// in between the views disagree, even between the two ends of one link.
+	Detection float64
+	// ClockSkew spreads the nodes' clocks (which stamp versions) over [0, ClockSkew] ahead of
+	// real time: node i is i/(Nodes-1) of it ahead.
+	ClockSkew time.Duration
+	Logger    *slog.Logger // default: discard
 	// Dir is where the nodes keep their data (default t.TempDir()). A tmpfs directory makes
 	// fsync free: the simulation checks the protocol, and Crash loses no unsynced data anyway.
 	Dir string
@@ -53,9 +60,11 @@ type Cluster struct {
 	Net   *Memnet
 	nodes []*Node
 
-	mu      sync.Mutex // guards crashed (read by the fake membership from any goroutine)
+	mu      sync.Mutex // guards crashed and noticed (read by the fake membership from any goroutine)
 	crashed map[string]bool
-	buckets []object.Bucket // the mesh table: re-applied to a wiped node
+	noticed map[[2]string]bool // observer, peer: the observer sees the peer across a cut as dead
+	detect  *rand.Rand         // draws for noticed (the network's source is used concurrently)
+	buckets []object.Bucket    // the mesh table: re-applied to a wiped node
 }
 
 // Node is one simulated node. Objects and Repl change on Restart and Wipe.
@@ -79,7 +88,11 @@ func New(t testing.TB, o Options) *Cluster {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	c := &Cluster{t: t, o: o, Net: NewMemnet(o.Rand, o.Net), crashed: map[string]bool{}}
+	c := &Cluster{
+		t: t, o: o, crashed: map[string]bool{}, noticed: map[[2]string]bool{},
+		detect: rand.New(rand.NewPCG(o.Rand.Uint64(), o.Rand.Uint64())),
+	}
+	c.Net = NewMemnet(o.Rand, o.Net)
 	root := o.Dir
 	if root == "" {
 		root = t.TempDir()
@@ -101,7 +114,11 @@ func New(t testing.TB, o Options) *Cluster {
 // start opens node i's store from its directory and puts it on the network.
 func (c *Cluster) start(i int) error {
 	n := c.nodes[i]
-	objs, err := object.Open(n.Dir, object.Options{NodeID: n.ID, Logger: c.o.Logger})
+	var clk clock.Clock
+	if c.o.ClockSkew > 0 && len(c.nodes) > 1 {
+		clk = skewed(c.o.ClockSkew * time.Duration(i) / time.Duration(len(c.nodes)-1))
+	}
+	objs, err := object.Open(n.Dir, object.Options{NodeID: n.ID, Logger: c.o.Logger, Clock: clk})
 	if err != nil {
 		return err
 	}
@@ -193,13 +210,39 @@ func (c *Cluster) Wipe(i int) {
 }
 
 // Cut breaks the link between nodes i and j.
-func (c *Cluster) Cut(i, j int) { c.Net.Cut(c.nodes[i].Addr, c.nodes[j].Addr) }
+func (c *Cluster) Cut(i, j int) {
+	c.Net.Cut(c.nodes[i].Addr, c.nodes[j].Addr)
+	c.notice(i, j)
+	c.notice(j, i)
+}
 
 // Isolate cuts node i off from every other node.
-func (c *Cluster) Isolate(i int) { c.Net.Isolate(c.nodes[i].Addr) }
+func (c *Cluster) Isolate(i int) {
+	c.Net.Isolate(c.nodes[i].Addr)
+	for j := range c.nodes {
+		if j != i {
+			c.notice(i, j)
+			c.notice(j, i)
+		}
+	}
+}
+
+// notice draws whether node i sees node j, now cut off from it, as dead.
+func (c *Cluster) notice(i, j int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.detect.Float64() < c.o.Detection {
+		c.noticed[[2]string{c.nodes[i].ID, c.nodes[j].ID}] = true
+	}
+}
 
 // Heal restores every link (crashed nodes stay down).
-func (c *Cluster) Heal() { c.Net.Heal() }
+func (c *Cluster) Heal() {
+	c.Net.Heal()
+	c.mu.Lock()
+	clear(c.noticed)
+	c.mu.Unlock()
+}
 
 // Reachable reports whether node from can exchange messages with node to right now (both up,
 // no cut); message loss aside.
@@ -313,16 +356,14 @@ func (v view) Self() string { return v.self }
 
 func (v view) Alive(id string) bool {
 	v.c.mu.Lock()
-	dead := v.c.crashed[id]
-	v.c.mu.Unlock()
-	if dead {
-		return false
-	}
-	if v.c.o.DetectPartitions && id != v.self {
-		return v.c.Net.Linked(v.self+":7001", id+":7001")
-	}
-	return true
+	defer v.c.mu.Unlock()
+	return !v.c.crashed[id] && !v.c.noticed[[2]string{v.self, id}]
 }
+
+// skewed is a clock running ahead of real time.
+type skewed time.Duration
+
+func (d skewed) Now() time.Time { return time.Now().Add(time.Duration(d)) }
 
 func (v view) SiteNodes(site string) []string {
 	if site != Site {

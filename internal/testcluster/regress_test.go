@@ -23,7 +23,7 @@ func TestSameTimestampVersionsListAsRead(t *testing.T) {
 	bubble(t, func(t *testing.T) {
 		ctx := context.Background()
 		c := testcluster.New(t, testcluster.Options{
-			Nodes: 3, Rand: rand.New(rand.NewPCG(7, 7)), DetectPartitions: true, Dir: dataDir(t),
+			Nodes: 3, Rand: rand.New(rand.NewPCG(7, 7)), Detection: 1, Dir: dataDir(t),
 		})
 		c.CreateBucket("vers", object.VersioningEnabled)
 		c.Cut(0, 1) // n1 does not see n0's write, so its clock is not moved past it
@@ -66,7 +66,7 @@ func TestListWithoutQuorumFails(t *testing.T) {
 	bubble(t, func(t *testing.T) {
 		ctx := context.Background()
 		c := testcluster.New(t, testcluster.Options{
-			Nodes: 3, Rand: rand.New(rand.NewPCG(8, 8)), DetectPartitions: true, Dir: dataDir(t),
+			Nodes: 3, Rand: rand.New(rand.NewPCG(8, 8)), Detection: 1, Dir: dataDir(t),
 		})
 		c.CreateBucket("plain", "")
 		c.Isolate(2)
@@ -91,7 +91,7 @@ func TestDeleteWinsOverEarlierFailedWrite(t *testing.T) {
 	bubble(t, func(t *testing.T) {
 		ctx := context.Background()
 		c := testcluster.New(t, testcluster.Options{
-			Nodes: 3, Rand: rand.New(rand.NewPCG(9, 9)), DetectPartitions: true, Dir: dataDir(t),
+			Nodes: 3, Rand: rand.New(rand.NewPCG(9, 9)), Detection: 1, Dir: dataDir(t),
 		})
 		c.CreateBucket("plain", "")
 		c.Isolate(2)
@@ -121,7 +121,7 @@ func TestCopyOfVersionCoordinatorMissed(t *testing.T) {
 	bubble(t, func(t *testing.T) {
 		ctx := context.Background()
 		c := testcluster.New(t, testcluster.Options{
-			Nodes: 3, Rand: rand.New(rand.NewPCG(10, 10)), DetectPartitions: true, Dir: dataDir(t),
+			Nodes: 3, Rand: rand.New(rand.NewPCG(10, 10)), Detection: 1, Dir: dataDir(t),
 		})
 		c.CreateBucket("plain", "")
 		big := value(10, 0, object.InlineLimit+1000) // stored as a chunk, not inline

@@ -49,6 +49,7 @@ var (
 	flagOps   = flag.Int("ops", 0, "simulation: operations per run (default 250, 600 with -long)")
 	flagTrace = flag.Bool("simtrace", false, "simulation: log every operation and fault")
 	flagGap   = flag.Duration("gap", time.Millisecond, "simulation: least time between operations (below 1ms, see sim.run)")
+	flagSkew  = flag.Duration("skew", 0, "simulation: spread of the nodes' clocks (see sim.run)")
 )
 
 // seeds returns the seeds to run: fixed ones normally (a failure in CI replays anywhere), fresh
@@ -180,6 +181,9 @@ func newSim(t *testing.T, seed uint64, o simOptions) *sim {
 			if *flagGap != time.Millisecond {
 				gap = " -gap " + flagGap.String()
 			}
+			if *flagSkew != 0 {
+				gap += " -skew " + flagSkew.String()
+			}
 			t.Logf("seed %d: replay with: go test ./internal/testcluster -run '^%s$' -seed %d -ops %d%s -simtrace -v",
 				seed, strings.Split(t.Name(), "/")[0], seed, opsPerRun(), gap)
 		}
@@ -191,6 +195,7 @@ func newSim(t *testing.T, seed uint64, o simOptions) *sim {
 			s.n = 5 // sloppy quorum and partitions placed on some nodes only
 		}
 	}
+	detection := []float64{0, 0.5, 1}[s.faultRg.IntN(3)] // how soon "gossip" sees a cut
 	net := testcluster.NetConfig{
 		MinDelay: 100 * time.Microsecond, MaxDelay: 2 * time.Millisecond,
 		SlowProb: 0.03, CutTimeout: 2 * time.Second,
@@ -198,11 +203,11 @@ func newSim(t *testing.T, seed uint64, o simOptions) *sim {
 	s.c = testcluster.New(t, testcluster.Options{
 		Nodes: s.n, RF: s.rf, W: s.w, R: s.r,
 		Rand: rand.New(rand.NewPCG(seed, 3)), Net: net, Dir: dataDir(t),
-		DetectPartitions: s.faultRg.IntN(2) == 0,
+		Detection: detection, ClockSkew: *flagSkew,
 	})
 	s.c.CreateBucket("plain", "")
 	s.c.CreateBucket("vers", object.VersioningEnabled)
-	s.logf("start: %d nodes, RF=%d W=%d R=%d", s.n, s.rf, s.w, s.r)
+	s.logf("start: %d nodes, RF=%d W=%d R=%d, partitions detected with chance %.1f", s.n, s.rf, s.w, s.r, detection)
 	return s
 }
 
@@ -295,7 +300,8 @@ func (s *sim) run(ops int) {
 		// Let the clock move between operations: a later operation then gets a newer version than
 		// every earlier one. Hybrid clocks count milliseconds: within one, a coordinator that has
 		// not yet seen another's write may stamp a later write with an older version, which then
-		// loses (last writer wins by clock, not by real-time order); -gap 0 shows it.
+		// loses (last writer wins by clock, not by real-time order); -gap 0 shows it, and so does
+		// -skew with clocks further apart than the gap.
 		time.Sleep(*flagGap + *flagGap*time.Duration(s.faultRg.IntN(3000))/1000)
 		if s.i%100 == 99 {
 			s.converge(false)
