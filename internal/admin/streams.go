@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"net/http"
 	"strconv"
 	"time"
@@ -193,9 +192,7 @@ func (h *handler) readStart(name, from, since, limit string) (uint64, int, error
 	return 0, n, nil
 }
 
-func badArg(format string, args ...any) error {
-	return fmt.Errorf("%w: %s", stream.ErrInvalid, fmt.Sprintf(format, args...))
-}
+func badArg(format string, args ...any) error { return stream.Invalid(format, args...) }
 
 // streamErr maps the stream errors.
 func streamErr(w http.ResponseWriter, err error) {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -310,6 +311,13 @@ func (c *client) copyLines(ctx context.Context, path string, out io.Writer) erro
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		data, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+		var e struct {
+			Code    string `json:"code"`
+			Message string `json:"error"`
+		}
+		if json.Unmarshal(data, &e) == nil && e.Code != "" {
+			return fmt.Errorf("%s: %s", e.Code, e.Message)
+		}
 		return fmt.Errorf("GET %s: HTTP %d: %s", path, resp.StatusCode, strings.TrimSpace(string(data)))
 	}
 	r := bufio.NewReaderSize(resp.Body, 64<<10)

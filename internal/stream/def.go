@@ -70,9 +70,18 @@ var (
 	ErrExists   = errors.New("stream exists")
 )
 
+// invalidError is an ErrInvalid whose message is only the explanation (the API adds the code).
+type invalidError struct{ msg string }
+
+func (e *invalidError) Error() string        { return e.msg }
+func (e *invalidError) Is(target error) bool { return target == ErrInvalid }
+
 func invalid(format string, args ...any) error {
-	return fmt.Errorf("%w: %s", ErrInvalid, fmt.Sprintf(format, args...))
+	return &invalidError{fmt.Sprintf(format, args...)}
 }
+
+// Invalid returns an ErrInvalid with the given explanation.
+func Invalid(format string, args ...any) error { return invalid(format, args...) }
 
 // ValidName checks a stream name: it names a directory and prefixes object keys.
 func ValidName(name string) error {
