@@ -16,5 +16,14 @@
 // already replicates them within the site, ships them to other hosting sites and to cloud sync
 // targets across outages of any length; this package writes no RPC of its own.
 //
+// What is durable when: the broker calls Record before it acknowledges a QoS 1 or 2 publish
+// (and HTTP ingest before it answers), and waits for the append: with Sync "fsync" (the
+// default) the message is then fsynced on this node's disk; with "write" it is written (it
+// survives kill -9, and is fsynced within SyncEvery). QoS 0 messages are appended without
+// waiting. The other nodes of the site log the message when the mesh delivers it to them
+// (asynchronously, as Peer entries): that copy is best effort (the mesh queue is bounded and
+// counts what it drops) and a node that was down misses what was published meanwhile; the copy
+// that counts, the one forwarded and archived, is the one on the node the message entered by.
+//
 // It must not know the broker beyond the mqtt.Journal seam, nor the mesh beyond Options.Sites.
 package stream
