@@ -143,7 +143,7 @@ func (s *Store) writeOne(ctx context.Context, n string, msg object.RecordMsg) er
 		if errors.Is(err, object.ErrMissingChunks) {
 			// The data lives on other replicas: a copy of a version this node missed, or read
 			// repair of this node's own stale replica. Fetch it first, as a peer would be sent it
-			// (found by internal/testcluster: TestSim seed 20, TestCopyOfVersionCoordinatorMissed).
+			// (found by internal/testcluster's random copies; TestCopyOfVersionCoordinatorMissed).
 			if err = s.fetchChunks(msg); err == nil {
 				_, err = s.local.MergeRecord(msg)
 			}

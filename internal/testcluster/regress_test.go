@@ -18,7 +18,7 @@ import (
 
 // Two coordinators that have not seen each other's write stamp the same hybrid-clock timestamp;
 // the versions then differ only by node id. GET and LIST must pick the same one as newest
-// (found by TestSim -seed 3 -gap 0: LIST showed a delete marker, GET the object).
+// (found by TestSim with -gap 0: LIST showed a delete marker, GET the object).
 func TestSameTimestampVersionsListAsRead(t *testing.T) {
 	bubble(t, func(t *testing.T) {
 		ctx := context.Background()
@@ -114,7 +114,7 @@ func TestDeleteWinsOverEarlierFailedWrite(t *testing.T) {
 }
 
 // A coordinator must be able to commit on itself a record whose data it does not have: a copy of
-// a version it missed, or read repair of its own stale replica (found by TestSim seed 20 with
+// a version it missed, or read repair of its own stale replica (found by TestSim once it made
 // copies: the copy failed with "record references chunks this node lacks" though two replicas
 // were up).
 func TestCopyOfVersionCoordinatorMissed(t *testing.T) {
