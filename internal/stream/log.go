@@ -167,14 +167,13 @@ func (l *Log) load() error {
 		l.segs = append(l.segs, seg)
 	}
 	last := l.segs[len(l.segs)-1]
-	if l.next, err = recoverSegment(last, l.log.Warn); err != nil {
+	if l.next, l.lastLog, err = recoverSegment(last, l.log.Warn); err != nil {
 		return err
 	}
-	l.committed = l.next
-	l.lastLog = last.first
-	if n := len(last.index); n > 0 {
-		l.lastLog = last.index[n-1].logTime // close enough: only keeps log times from going back
+	if l.lastLog == 0 && len(l.segs) > 1 {
+		l.lastLog = l.segs[len(l.segs)-2].first // an empty last segment: close enough to keep times from going back
 	}
+	l.committed = l.next
 	if l.f, err = os.OpenFile(last.path, os.O_WRONLY|os.O_APPEND, 0); err != nil {
 		return fmt.Errorf("open segment %d for append: %w", last.base, err)
 	}

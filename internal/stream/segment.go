@@ -115,19 +115,21 @@ func (s *scanner) next() (Entry, int, error) {
 
 // recoverSegment scans the last segment from the start, builds its index, and cuts off whatever
 // follows the last whole record with the expected offset: the tail a crash left half written
-// (or never fsynced, and now garbage). Returns the offset after its last record.
-func recoverSegment(seg *segment, log func(msg string, args ...any)) (uint64, error) {
+// (or never fsynced, and now garbage). Returns the offset after its last record and that
+// record's log time (0 when the segment is empty).
+func recoverSegment(seg *segment, log func(msg string, args ...any)) (next uint64, lastTime int64, err error) {
 	f, err := os.OpenFile(seg.path, os.O_RDWR, 0)
 	if err != nil {
-		return 0, fmt.Errorf("open segment %d: %w", seg.base, err)
+		return 0, 0, fmt.Errorf("open segment %d: %w", seg.base, err)
 	}
 	defer f.Close()
 	st, err := f.Stat()
 	if err != nil {
-		return 0, fmt.Errorf("stat segment %d: %w", seg.base, err)
+		return 0, 0, fmt.Errorf("stat segment %d: %w", seg.base, err)
 	}
 	sc := newScanner(f, 0, st.Size())
-	next, lastIdx := seg.base, int64(-indexEvery)
+	next = seg.base
+	lastIdx := int64(-indexEvery)
 	for {
 		pos := sc.pos
 		e, _, err := sc.next()
@@ -139,14 +141,14 @@ func recoverSegment(seg *segment, log func(msg string, args ...any)) (uint64, er
 		}
 		if err != nil {
 			if !errors.Is(err, errTorn) {
-				return 0, err
+				return 0, 0, err
 			}
 			log("stream log: cutting a torn tail off the last segment", "segment", seg.path, "at", pos, "dropped_bytes", st.Size()-pos, "err", err)
 			if err := f.Truncate(pos); err != nil {
-				return 0, fmt.Errorf("truncate segment %d: %w", seg.base, err)
+				return 0, 0, fmt.Errorf("truncate segment %d: %w", seg.base, err)
 			}
 			if err := f.Sync(); err != nil {
-				return 0, fmt.Errorf("sync segment %d: %w", seg.base, err)
+				return 0, 0, fmt.Errorf("sync segment %d: %w", seg.base, err)
 			}
 			break
 		}
@@ -157,10 +159,11 @@ func recoverSegment(seg *segment, log func(msg string, args ...any)) (uint64, er
 			seg.index = append(seg.index, indexEntry{e.Offset, pos, e.LogTime.UnixNano()})
 			lastIdx = pos
 		}
+		lastTime = e.LogTime.UnixNano()
 		next++
 	}
 	seg.size = sc.pos
-	return next, nil
+	return next, lastTime, nil
 }
 
 // firstTime reads the log time of a sealed segment's first record.
