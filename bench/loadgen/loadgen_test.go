@@ -51,7 +51,8 @@ func checkResult(t *testing.T, res *Result) {
 	if res.Ops == 0 || res.Errors != 0 || res.P99ms < res.P50ms {
 		t.Errorf("result %+v: want ops, no errors, p99 >= p50", res)
 	}
-	if res.Workload == "list" && res.ObjectsPerSec < res.OpsPerSec*40 {
+	// Both rates share one timed window but are rounded separately: allow 1% for that.
+	if res.Workload == "list" && res.ObjectsPerSec < res.OpsPerSec*40*0.99 {
 		t.Errorf("list: %.0f objects/s for %.1f listings/s of 40 objects", res.ObjectsPerSec, res.OpsPerSec)
 	}
 	if res.Workload == "mixed" && len(res.ByOp) != 4 {

@@ -115,10 +115,12 @@ func TestRuleLifecycle(t *testing.T) {
 	if got := out.all()[3]; got != `{"d":16}` {
 		t.Fatalf("after start: %s", got)
 	}
-	// Counters were checkpointed and restored.
-	if info, _ := e.rt.Describe("double"); info.Stats.In != 5 {
-		t.Fatalf("In = %d after restart, want 5", info.Stats.In)
-	}
+	// Counters were checkpointed and restored. The result can reach the subscriber a moment
+	// before the rule's goroutine publishes its counters, so wait for them rather than race.
+	waitFor(t, 5*time.Second, "In = 5 after restart", func() bool {
+		info, _ := e.rt.Describe("double")
+		return info.Stats.In == 5
+	})
 
 	if err := e.rt.Delete("double"); err != nil {
 		t.Fatal(err)
