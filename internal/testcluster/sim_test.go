@@ -33,7 +33,7 @@ import (
 // some running alongside the operations. Every 100 operations and at the end the site heals and
 // must converge. Network delays, lost messages and timeouts run on synctest's virtual clock.
 //
-//	go test ./internal/testcluster                       # 24 fixed seeds and 8 metamorphic ones
+//	go test ./internal/testcluster                       # 20 fixed seeds and 6 metamorphic ones
 //	go test ./internal/testcluster -long                 # 200 fresh seeds of 600 operations
 //	go test ./internal/testcluster -run '^TestSim$' -seed N -simtrace -v   # replay one, logged
 //
@@ -45,7 +45,7 @@ import (
 var (
 	flagSeed  = flag.Uint64("seed", 0, "simulation: run only this seed (replays a failure)")
 	flagLong  = flag.Bool("long", false, "simulation: run many more seeds, with more operations each")
-	flagSeeds = flag.Int("seeds", 0, "simulation: number of seeds (default 24, 200 with -long)")
+	flagSeeds = flag.Int("seeds", 0, "simulation: number of seeds (default 20, 200 with -long)")
 	flagOps   = flag.Int("ops", 0, "simulation: operations per run (default 250, 600 with -long)")
 	flagTrace = flag.Bool("simtrace", false, "simulation: log every operation and fault")
 	flagGap   = flag.Duration("gap", time.Millisecond, "simulation: least time between operations (below 1ms, see sim.run)")
@@ -58,7 +58,7 @@ func seeds(t *testing.T) []uint64 {
 	if *flagSeed != 0 {
 		return []uint64{*flagSeed}
 	}
-	n, base := 24, uint64(1)
+	n, base := 20, uint64(1)
 	if *flagLong {
 		n, base = 200, uint64(time.Now().UnixNano()%1_000_000_000)*1000
 		t.Logf("seeds %d..%d", base, base+uint64(n)-1)
