@@ -126,20 +126,7 @@ func (s *Store) ListLatest(bucket, prefix, after string, limit int) ([]RecordMsg
 			return nil, false, err
 		}
 		if key == last && len(out) > 0 && out[len(out)-1].Key == key {
-			// Older versions of a key already answered are skipped. But versions stamped with the
-			// same timestamp by two nodes sort here by node id ascending, while the larger id is
-			// the newer (crdt.Version.Less, as GET resolves): such a later one replaces the answer
-			// (found by internal/testcluster, TestSameTimestampVersionsListAsRead).
-			if prev := &out[len(out)-1]; prev.Version.TS == ver.TS && prev.Version.Less(ver) {
-				r, err := decodeHeader(val, ver)
-				if err != nil {
-					return nil, false, err
-				}
-				if !r.Purged {
-					*prev = RecordMsg{Bucket: bucket, Key: key, Version: ver, Enc: append([]byte(nil), val...)}
-				}
-			}
-			continue
+			continue // an older version of a key already answered (versions sort newest first)
 		}
 		r, err := decodeHeader(val, ver)
 		if err != nil {

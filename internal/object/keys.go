@@ -14,7 +14,7 @@ import (
 // the S3 key order.
 //
 //	'b' bucket                                 -> bucket JSON
-//	'o' bucket 0 key 0 ^ts(8) node(8)          -> version record (newest first within a key)
+//	'o' bucket 0 key 0 ^ts(8) ^node(8)         -> version record (newest first within a key)
 //	'u' bucket 0 key 0 uploadID                -> upload record
 //	'p' uploadID 0 part(5 digits)              -> part record
 //	'r' chunkID 0 ownerKey                     -> empty: ownerKey references chunkID
@@ -43,12 +43,23 @@ func keyPrefix(bucket, key string) []byte {
 	return append(k, 0)
 }
 
+// versionKey is the storage key of a version. Both fields are inverted so that a key's versions
+// sort newest first by crdt.Version.Less, node id included: two nodes may stamp the same
+// timestamp, and then the larger id is the newer version everywhere (replicas, coordinators,
+// listings).
 func versionKey(bucket, key string, v crdt.Version) []byte {
-	k := keyPrefix(bucket, key)
+	return appendVersion(keyPrefix(bucket, key), v)
+}
+
+func appendVersion(k []byte, v crdt.Version) []byte {
 	var b [16]byte
 	binary.BigEndian.PutUint64(b[:8], ^uint64(v.TS))
-	binary.BigEndian.PutUint64(b[8:], v.Node)
+	binary.BigEndian.PutUint64(b[8:], ^v.Node)
 	return append(k, b[:]...)
+}
+
+func parseVersionSuffix(suf []byte) crdt.Version {
+	return crdt.Version{TS: crdt.Timestamp(^binary.BigEndian.Uint64(suf[:8])), Node: ^binary.BigEndian.Uint64(suf[8:16])}
 }
 
 // splitVersionKey parses a version key below objPrefix(bucket) into the object key and version.
@@ -61,9 +72,7 @@ func splitVersionKey(k []byte, prefixLen int) (string, crdt.Version, bool) {
 	if rest[len(rest)-17] != 0 {
 		return "", crdt.Version{}, false
 	}
-	suf := rest[len(rest)-16:]
-	v := crdt.Version{TS: crdt.Timestamp(^binary.BigEndian.Uint64(suf[:8])), Node: binary.BigEndian.Uint64(suf[8:])}
-	return string(key), v, true
+	return string(key), parseVersionSuffix(rest[len(rest)-16:]), true
 }
 
 // versionID renders a version as the opaque id S3 clients see.
