@@ -50,6 +50,7 @@ func (n *Node) openEdge(verifier *sigv4.Verifier) error {
 	n.edge.ingest = ingest.New(ingest.Options{Publisher: b, Keys: n.keys, Verifier: verifier, Logger: n.log.With("component", "ingest")})
 	ro := rulesrt.DefaultOptions()
 	ro.DB, ro.Broker, ro.Logger = n.meta, b, n.log.With("component", "rules")
+	n.rulesWiring(&ro) // rules.go
 	if n.edge.rules, err = rulesrt.Open(ro); err != nil {
 		return fmt.Errorf("start rules: %w", err)
 	}

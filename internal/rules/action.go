@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"strings"
 	"text/template"
+	"time"
 )
 
 // Action is one entry of a rule's "actions": its kind (the single key of the JSON object), the
@@ -29,6 +30,7 @@ type Action struct {
 
 	tmpl      *template.Template
 	topicTmpl *template.Template
+	keyTmpl   *template.Template
 }
 
 // MQTTAction publishes to a topic; an empty Server means the node's own broker.
@@ -51,15 +53,27 @@ type RESTAction struct {
 	Timeout  int64             `json:"timeout,omitempty"` // milliseconds
 }
 
-// ObjectAction writes results as objects to a bucket; Key is a template over the rows.
+// ObjectAction writes results to a bucket, batched: many rows per object, one row a line
+// (format "ndjson", the default) or one JSON array ("json"). Key is a template over each row; rows
+// whose keys render alike share objects, and every flushed batch gets a unique name under the
+// rendered key: KEY + UTC time of its first row + "-" + a sequence + ".ndjson". A batch is
+// flushed once it holds BatchSize rows (the common "batchSize" property, default 1000) or its
+// oldest row is FlushInterval old (default 5s).
 type ObjectAction struct {
-	Bucket string `json:"bucket"`
-	Key    string `json:"key,omitempty"`
+	Bucket        string `json:"bucket"`
+	Key           string `json:"key,omitempty"`
+	FlushInterval string `json:"flushInterval,omitempty"`
+	Format        string `json:"-"` // the common "format" property
+
+	BatchSize int           `json:"-"`
+	Flush     time.Duration `json:"-"`
 }
 
-// StreamAction appends results to a stream (the topic of the stream log).
+// StreamAction appends results to the log of a persisted stream (internal/stream), each as a
+// message on Topic (default "rules/RULE").
 type StreamAction struct {
-	Topic string `json:"topic"`
+	Name  string `json:"name"`
+	Topic string `json:"topic,omitempty"`
 }
 
 // actionKinds lists the kinds and how to check each one's properties.
@@ -167,10 +181,68 @@ func (a *Action) validateKind() error {
 		return a.validateMQTT()
 	case a.REST != nil:
 		return validateREST(a.REST)
-	case a.Object != nil && a.Object.Bucket == "":
-		return errors.New("bucket is required")
-	case a.Stream != nil && a.Stream.Topic == "":
-		return errors.New("topic is required")
+	case a.Object != nil:
+		return a.validateObject()
+	case a.Stream != nil:
+		return validateStreamAction(a.Stream)
+	}
+	return nil
+}
+
+func (a *Action) validateObject() error {
+	o := a.Object
+	if o.Bucket == "" {
+		return errors.New(`bucket is required, e.g. {"object": {"bucket": "results", "key": "alerts/{{.device}}/"}}`)
+	}
+	if v, ok := a.Props["format"]; ok { // a common property, so not decoded into o
+		f, ok := v.(string)
+		if !ok {
+			return fmt.Errorf("format must be a string: ndjson or json")
+		}
+		o.Format = f
+	}
+	switch o.Format {
+	case "":
+		o.Format = "ndjson"
+	case "ndjson", "json":
+	default:
+		return fmt.Errorf("format %q must be ndjson or json", o.Format)
+	}
+	o.BatchSize = 1000
+	if v, ok := a.Props["batchSize"]; ok {
+		n, ok := v.(float64)
+		if !ok || n < 1 || n > 1e6 || n != float64(int(n)) {
+			return fmt.Errorf("batchSize must be a whole number from 1 to 1000000, not %v", v)
+		}
+		o.BatchSize = int(n)
+	}
+	o.Flush = 5 * time.Second
+	if o.FlushInterval != "" {
+		d, err := time.ParseDuration(o.FlushInterval)
+		if err != nil || d < 10*time.Millisecond || d > 24*time.Hour {
+			return fmt.Errorf("flushInterval %q must be a duration from 10ms to 24h, such as 5s or 1m", o.FlushInterval)
+		}
+		o.Flush = d
+	}
+	if strings.HasPrefix(o.Key, "/") {
+		return fmt.Errorf("key %q must not start with /", o.Key)
+	}
+	if strings.Contains(o.Key, "{{") {
+		t, err := template.New("key").Funcs(templateFuncs).Option("missingkey=zero").Parse(o.Key)
+		if err != nil {
+			return fmt.Errorf("key: %w", err)
+		}
+		a.keyTmpl = t
+	}
+	return nil
+}
+
+func validateStreamAction(s *StreamAction) error {
+	if s.Name == "" {
+		return errors.New(`name is required: the persisted stream to append to, e.g. {"stream": {"name": "alerts"}}`)
+	}
+	if strings.ContainsAny(s.Topic, "+#") || strings.HasPrefix(s.Topic, "$") {
+		return fmt.Errorf("topic %q must not contain the wildcards + or # nor start with $", s.Topic)
 	}
 	return nil
 }

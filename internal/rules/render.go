@@ -20,9 +20,11 @@ var templateFuncs = template.FuncMap{
 	"lower":  strings.ToLower,
 }
 
-// Payload is one message for an action to deliver. Topic is set when the MQTT topic is templated.
+// Payload is one message for an action to deliver. Topic is set when the MQTT topic is templated;
+// Key is an object action's rendered key (prefix).
 type Payload struct {
 	Topic string
+	Key   string
 	Body  []byte
 }
 
@@ -33,7 +35,7 @@ func (a *Action) Render(rows []Row) ([]Payload, error) {
 	if len(rows) == 0 && a.OmitIfEmpty {
 		return nil, nil
 	}
-	if !a.SendSingle {
+	if !a.SendSingle && a.Object == nil { // an object action batches rows itself: one line each
 		data := make([]map[string]any, len(rows))
 		for i, r := range rows {
 			data[i] = r
@@ -94,6 +96,16 @@ func (a *Action) payload(data, topicData any) (Payload, error) {
 		p.Topic = b.String()
 	} else if a.MQTT != nil {
 		p.Topic = a.MQTT.Topic
+	}
+	if a.Object != nil {
+		p.Key = a.Object.Key
+		if a.keyTmpl != nil {
+			var b strings.Builder
+			if err := a.keyTmpl.Execute(&b, topicData); err != nil {
+				return Payload{}, fmt.Errorf("action %s: key: %w", a.Kind, err)
+			}
+			p.Key = b.String()
+		}
 	}
 	if a.tmpl == nil && a.DataTemplate != "" {
 		return Payload{}, fmt.Errorf("action %s: call Validate (or ParseRule) before Render", a.Kind)

@@ -35,6 +35,10 @@ func newActionState(i int, a *rules.Action) *actionState {
 		s.target = a.MQTT.Topic
 	case a.REST != nil:
 		s.target = a.REST.URL
+	case a.Object != nil:
+		s.target = a.Object.Bucket + "/" + a.Object.Key
+	case a.Stream != nil:
+		s.target = a.Stream.Name
 	}
 	return s
 }
@@ -73,6 +77,20 @@ func (w *worker) openSinks() error {
 			st.pending.Store(ob.count)
 			w.sinks = append(w.sinks, &restSink{ob: ob, st: st})
 			w.senders = append(w.senders, w.rt.newSender(w.rs.name, a.REST, ob, st))
+		case a.Object != nil:
+			ob, err := openOutbox(w.rt.o.DB, w.rs.name, i)
+			if err != nil {
+				return fmt.Errorf("actions[%d].object: %w", i, err)
+			}
+			st.pending.Store(ob.count)
+			w.sinks = append(w.sinks, &objectSink{ob: ob, st: st, now: w.rt.o.Clock.Now})
+			w.senders = append(w.senders, w.rt.newObjectSender(w.rs.name, a.Object, ob, st))
+		case a.Stream != nil:
+			topic := a.Stream.Topic
+			if topic == "" {
+				topic = "rules/" + w.rs.name
+			}
+			w.sinks = append(w.sinks, &streamSink{log: w.rt.o.Streams, name: a.Stream.Name, topic: topic, st: st})
 		case a.Kind == "log":
 			w.sinks = append(w.sinks, &logSink{w: w, st: st})
 		case a.Kind == "nop":

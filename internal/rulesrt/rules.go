@@ -97,7 +97,7 @@ func (rt *Runtime) Create(name string, def []byte) (RuleInfo, error) {
 	if err != nil {
 		return RuleInfo{}, badInput(stripInvalid(err))
 	}
-	if err := supported(spec); err != nil {
+	if err := rt.supported(spec); err != nil {
 		return RuleInfo{}, badInput(err)
 	}
 	// Compile now so that a rule that cannot run is refused with its position, not stored.
@@ -156,11 +156,13 @@ func stripRulePrefix(err error, id string) error {
 
 // supported refuses the action kinds this node cannot deliver yet, at creation, rather than
 // failing every result later.
-func supported(spec *rules.RuleSpec) error {
+func (rt *Runtime) supported(spec *rules.RuleSpec) error {
 	for i, a := range spec.Actions {
 		switch {
-		case a.Object != nil || a.Stream != nil:
-			return fmt.Errorf("actions[%d]: the %s action is not supported yet: use mqtt, rest or log", i, a.Kind)
+		case a.Object != nil && rt.o.Objects == nil:
+			return fmt.Errorf("actions[%d]: this node has no object store for the object action", i)
+		case a.Stream != nil && rt.o.Streams == nil:
+			return fmt.Errorf("actions[%d]: this node has no stream logs for the stream action", i)
 		case a.MQTT != nil && a.MQTT.Server != "":
 			return fmt.Errorf("actions[%d].mqtt: server %q: publishing to another broker is not supported yet; leave server out to publish on this node's broker", i, a.MQTT.Server)
 		}

@@ -29,10 +29,27 @@ type Broker interface {
 	Subscribe(filter string, fn func(topic string, payload []byte)) (unsubscribe func(), err error)
 }
 
+// Objects is what the object action needs of the node's S3-facing store: a PUT that replicates
+// like any client's (internal/replicate.Store through an adapter in internal/node).
+type Objects interface {
+	PutObject(ctx context.Context, bucket, key string, body []byte, contentType string) error
+}
+
+// StreamLog is what the stream action needs of the node's stream logs (internal/stream).
+type StreamLog interface {
+	// AppendTo appends messages on topic to the named persisted stream and waits until they are
+	// durable.
+	AppendTo(name, topic string, payloads [][]byte) error
+}
+
 // Options configure a Runtime.
 type Options struct {
 	DB     *metastore.DB // required: definitions, checkpoints and the webhook outbox
 	Broker Broker        // required
+	NodeID string        // names the objects this node writes (object action); "" is "node"
+	// Objects and Streams deliver the object and stream actions; nil refuses those actions.
+	Objects Objects
+	Streams StreamLog
 	Clock  rules.Clock   // nil: the wall clock
 	Logger *slog.Logger
 	// HTTPClient sends webhooks; nil uses one without a global timeout (each action has its own).

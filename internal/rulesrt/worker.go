@@ -93,7 +93,12 @@ type worker struct {
 	ctx      context.Context
 	interval time.Duration
 	sinks    []sink
-	senders  []*sender
+	senders  []runner
+}
+
+// runner is a goroutine of a run that delivers an action's outbox (webhook, object).
+type runner interface {
+	run(ctx context.Context)
 }
 
 // enqueue runs on the publisher's goroutine: it decodes there (spreading JSON work over the
