@@ -50,8 +50,8 @@ type Options struct {
 	// Objects and Streams deliver the object and stream actions; nil refuses those actions.
 	Objects Objects
 	Streams StreamLog
-	Clock  rules.Clock   // nil: the wall clock
-	Logger *slog.Logger
+	Clock   rules.Clock // nil: the wall clock
+	Logger  *slog.Logger
 	// HTTPClient sends webhooks; nil uses one without a global timeout (each action has its own).
 	HTTPClient *http.Client
 
