@@ -15,7 +15,13 @@
 # Debian's defaults it drops messages under this load. It allows anonymous clients; minicloud
 # checks every client's key (it cannot be turned off), which costs it a little.
 #
+# Then the same workloads again with a stream persisting every message on minicloud
+# (`minicloud stream create bench --topics 'bench/#'`, fsync before each PUBACK, the default),
+# rows marked "+stream", against the same mosquitto (which persists nothing); after each such
+# run the stream's count of logged messages is checked against what the publishers sent.
+#
 # Environment (all optional):
+#   STREAM=0       skip the stream phase
 #   DURATION=10s   publishing time of each run
 #   RATE=10000     total msgs/s of the paced latency run
 #   KEEP=1         keep the temp dir (logs, raw results)
@@ -88,12 +94,36 @@ for qos in 0 1; do
 done
 run "QoS 1, 1 pub, paced $RATE/s" -qos 1 -pubs 1 -rate "$RATE"
 
+mc() { "$T/minicloud" "$@" --endpoint "http://$MC_S3"; }
+logged() { mc stream list --json | jq '[.[] | select(.name == "bench") | .messagesIn] | add // 0'; }
+if [ "${STREAM:-1}" = 1 ]; then
+	mc stream create bench --topics 'bench/#' >/dev/null
+	# run with a check: every message sent to minicloud must be in the stream's log
+	srun() {
+		local name=$1; shift
+		local before after sent
+		before=$(logged)
+		run "$name" "$@"
+		after=$(logged)
+		sent=$(awk -F'\t' -v k="minicloud|$name" '$1 == k {print $4}' "$T/results.tsv")
+		echo "$name: stream logged $((after - before)) of $sent sent" | tee -a "$T/stream-check.txt"
+	}
+	for qos in 0 1; do
+		for pubs in 1 100; do
+			srun "QoS $qos, $pubs pub +stream" -qos "$qos" -pubs "$pubs"
+		done
+	done
+	srun "QoS 1, 1 pub, paced $RATE/s +stream" -qos 1 -pubs 1 -rate "$RATE"
+fi
+
 rss() { awk '/VmHWM/{printf "%.0f MiB", $2/1024}' "/proc/$1/status" 2>/dev/null || echo "?"; }
 echo
-printf '%-28s | %14s %14s %6s | %9s %9s | %11s %11s\n' workload "minicloud/s" "mosquitto/s" ratio "mc lost" "mq lost" "mc p99 ms" "mq p99 ms"
+printf '%-38s | %14s %14s %6s | %9s %9s | %11s %11s\n' workload "minicloud/s" "mosquitto/s" ratio "mc lost" "mq lost" "mc p99 ms" "mq p99 ms"
 printf '%s\n' "-----------------------------+---------------------------------------+---------------------+------------------------"
 awk -F'\t' '{split($1, a, "|"); k=a[2]; if (a[1]=="minicloud") {mc[k]=$8; mcl[k]=$6; mcp[k]=$10} else {mq[k]=$8; mql[k]=$6; mqp[k]=$10}; if (!(k in seen)) {seen[k]=1; order[n++]=k}}
-	END {for (i=0;i<n;i++) {k=order[i]; r=(mq[k]>0)?mc[k]/mq[k]:0; printf "%-28s | %14d %14d %5.2fx | %9d %9d | %11.2f %11.2f\n", k, mc[k], mq[k], r, mcl[k], mql[k], mcp[k], mqp[k]}}' "$T/results.tsv"
+	END {for (i=0;i<n;i++) {k=order[i]; r=(mq[k]>0)?mc[k]/mq[k]:0; printf "%-38s | %14d %14d %5.2fx | %9d %9d | %11.2f %11.2f\n", k, mc[k], mq[k], r, mcl[k], mql[k], mcp[k], mqp[k]}}' "$T/results.tsv"
 echo
 echo "peak RSS: minicloud $(rss "$MC_PID"), mosquitto $(rss "$MOSQ_PID")"
 echo "rates are delivered messages per second at the subscriber; lost = sent - delivered"
+[ -f "$T/stream-check.txt" ] && { echo; cat "$T/stream-check.txt"; }
+echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -101,6 +101,9 @@ type Broker struct {
 	ln       *guardedListener
 	local    *mochi.Client // publishes of this process: forwarded to peers
 	fromPeer *mochi.Client // publishes from other nodes: never forwarded again
+	acked    *mochi.Client // publishes of clients' messages once journaled (acker.go)
+	imported *mochi.Client // messages other sites forwarded: neither journaled nor forwarded
+	ackers   *ackers
 	peers    atomic.Pointer[peersBox]
 	subID    atomic.Int64
 	metrics  *metrics
@@ -142,6 +145,9 @@ func New(o Options) (*Broker, error) {
 	})
 	b.local = b.srv.NewClient(nil, mochi.LocalListener, "minicloud-local", true)
 	b.fromPeer = b.srv.NewClient(nil, mochi.LocalListener, "minicloud-peer", true)
+	b.acked = b.srv.NewClient(nil, mochi.LocalListener, "minicloud-acked", true)
+	b.imported = b.srv.NewClient(nil, mochi.LocalListener, "minicloud-imported", true)
+	b.ackers = newAckers(b)
 	var err error
 	if b.metrics, err = newMetrics(o.Registerer, b.srv.Info); err != nil {
 		return nil, fmt.Errorf("mqtt metrics: %w", err)
@@ -224,6 +230,7 @@ func (b *Broker) Close() error {
 	}
 	b.flow.close()
 	err := b.srv.Close() // closes listeners (ours waits for its goroutines), then hooks
+	b.ackers.wait()
 	b.closeStore()
 	return err
 }

@@ -191,8 +191,8 @@ func (h *flowHook) close() {
 // OnPublish waits, before mochi fans a message out, for the congested subscribers of its topic.
 func (h *flowHook) OnPublish(cl *mochi.Client, pk packets.Packet) (packets.Packet, error) {
 	w := h.watch.Load()
-	if w == nil {
-		return pk, nil
+	if w == nil || cl == h.b.acked {
+		return pk, nil // the acker's publishes waited when their client sent them
 	}
 	for _, id := range h.subscribers(pk.TopicName) {
 		h.waitFor(cl, (*w)[id])

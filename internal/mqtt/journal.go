@@ -53,15 +53,25 @@ type journalHook struct {
 
 func (h *journalHook) ID() string { return "minicloud-journal" }
 
-func (h *journalHook) Provides(b byte) bool { return b == mochi.OnPublish || b == mochi.OnWillSent }
+func (h *journalHook) Provides(b byte) bool {
+	return b == mochi.OnPublish || b == mochi.OnWillSent || b == mochi.OnDisconnect
+}
 
 func (h *journalHook) OnPublish(cl *mochi.Client, pk packets.Packet) (packets.Packet, error) {
-	if strings.HasPrefix(pk.TopicName, "$") {
-		return pk, nil
+	if strings.HasPrefix(pk.TopicName, "$") || cl == h.b.acked || cl == h.b.imported {
+		return pk, nil // the acker's publishes were journaled when their client sent them, imported ones on import
 	}
 	fromPeer := cl == h.b.fromPeer
 	wait := h.j.Record(JournalMessage{pk.TopicName, pk.Payload, pk.FixedHeader.Qos, pk.FixedHeader.Retain, fromPeer})
-	if wait == nil || fromPeer || pk.FixedHeader.Qos == 0 {
+	qos := pk.FixedHeader.Qos
+	if !cl.Net.Inline && (qos == 1 && wait != nil || qos < 2 && h.b.ackers.busy(cl)) {
+		if qos == 0 {
+			wait = nil
+		}
+		h.b.ackers.queue(cl, pk, wait) // acker.go: acknowledged and published once journaled
+		return pk, packets.ErrRejectPacket
+	}
+	if wait == nil || fromPeer || qos == 0 {
 		return pk, nil
 	}
 	if err := wait(); err != nil {
@@ -73,6 +83,8 @@ func (h *journalHook) OnPublish(cl *mochi.Client, pk packets.Packet) (packets.Pa
 	}
 	return pk, nil
 }
+
+func (h *journalHook) OnDisconnect(cl *mochi.Client, _ error, _ bool) { h.b.ackers.done(cl) }
 
 func (h *journalHook) OnWillSent(_ *mochi.Client, pk packets.Packet) {
 	h.j.Record(JournalMessage{Topic: pk.TopicName, Payload: pk.Payload, QoS: pk.FixedHeader.Qos, Retain: pk.FixedHeader.Retain})

@@ -34,6 +34,14 @@ func (b *Broker) DeliverFromPeer(topic string, payload []byte, qos byte, retain 
 	return b.inject(b.fromPeer, topic, payload, qos, retain)
 }
 
+// DeliverImported publishes a message that another site forwarded and this node's stream log
+// imported: to this node's subscribers and rules, at QoS 1 (the log keeps no QoS; 1 lets
+// persistent sessions queue it), not retained, neither journaled again nor forwarded to the
+// other nodes of the site, each of which imports it itself.
+func (b *Broker) DeliverImported(topic string, payload []byte) error {
+	return b.inject(b.imported, topic, payload, 1, false)
+}
+
 // peerHook forwards local publishes to the Peers.
 type peerHook struct {
 	mochi.HookBase
@@ -46,7 +54,7 @@ func (h *peerHook) Provides(b byte) bool { return b == mochi.OnPublished || b ==
 
 func (h *peerHook) OnPublished(cl *mochi.Client, pk packets.Packet) {
 	h.b.metrics.published.Inc()
-	if cl != h.b.fromPeer && !pk.Ignore {
+	if cl != h.b.fromPeer && cl != h.b.imported && !pk.Ignore {
 		h.forward(pk)
 	}
 }

@@ -47,6 +47,9 @@ func (n *Node) openEdge(verifier *sigv4.Verifier) error {
 		return err
 	}
 	n.edge.broker = b
+	if m := n.streams.manager(); m != nil {
+		m.SetRepublisher(b) // messages imported from other sites reach this node's subscribers
+	}
 	n.edge.ingest = ingest.New(ingest.Options{Publisher: b, Keys: n.keys, Verifier: verifier, Logger: n.log.With("component", "ingest")})
 	ro := rulesrt.DefaultOptions()
 	ro.DB, ro.Broker, ro.Logger = n.meta, b, n.log.With("component", "rules")
@@ -67,6 +70,9 @@ func (n *Node) closeEdge() {
 		n.edge.rules = nil
 	}
 	if n.edge.broker != nil {
+		if m := n.streams.manager(); m != nil {
+			m.SetRepublisher(nil)
+		}
 		if err := n.edge.broker.Close(); err != nil {
 			n.log.Warn("close mqtt broker", "err", err)
 		}

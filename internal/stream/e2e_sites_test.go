@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	paho "github.com/eclipse/paho.mqtt.golang"
+
 	"github.com/minicloud/minicloud/internal/testserver"
 )
 
@@ -143,4 +145,75 @@ func describes(p *proc, name string) bool {
 	}
 	resp.Body.Close()
 	return resp.StatusCode == 200
+}
+
+// TestProcessImportedReachSubscribersOnce: three one-node sites forward a stream to each other
+// (every site to every other). A subscriber on each site receives every message published on
+// any site exactly once: its own site's from the broker, the others' when they are imported,
+// and nothing loops back (an imported message is neither forwarded again nor journaled twice).
+func TestProcessImportedReachSubscribersOnce(t *testing.T) {
+	a, aMesh := startSite(t, "a", "")
+	b, _ := startSite(t, "b", aMesh)
+	c, _ := startSite(t, "c", aMesh)
+	sites := map[string]*proc{"a": a, "b": b, "c": c}
+	eventually(t, 30*time.Second, "every site sees the others", func() bool {
+		out := a.cli(t, "status")
+		return strings.Contains(out, " b ") && strings.Contains(out, " c ") || strings.Count(out, "alive") >= 3
+	})
+	a.cli(t, "stream", "create", "tele", "--topics", "tele/#")
+	for _, p := range sites {
+		eventually(t, 30*time.Second, "the definition spreads", func() bool { return describes(p, "tele") })
+	}
+	for _, to := range []string{"a", "b", "c"} {
+		a.cli(t, "stream", "forward", "tele", "--to-site", to)
+	}
+	type rx struct {
+		mu  sync.Mutex
+		got map[string]int
+	}
+	inbox := map[string]*rx{}
+	for name, p := range sites {
+		r := &rx{got: map[string]int{}}
+		inbox[name] = r
+		sub := p.client(t, "sub-"+name)
+		if tok := sub.Subscribe("tele/#", 1, func(_ paho.Client, m paho.Message) {
+			r.mu.Lock()
+			r.got[string(m.Payload())]++
+			r.mu.Unlock()
+		}); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+			t.Fatalf("subscribe on %s: %v", name, tok.Error())
+		}
+	}
+	const per = 20
+	var want []string
+	for name, p := range sites {
+		pub := p.client(t, "pub-"+name)
+		for i := 0; i < per; i++ {
+			msg := fmt.Sprintf("%s:%d", name, i)
+			if tok := pub.Publish("tele/"+name, 1, false, msg); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+				t.Fatalf("publish on %s: %v", name, tok.Error())
+			}
+			want = append(want, msg)
+		}
+	}
+	for name, r := range inbox {
+		eventually(t, 60*time.Second, "site "+name+" receives every message", func() bool {
+			r.mu.Lock()
+			defer r.mu.Unlock()
+			return len(r.got) == len(want)
+		})
+	}
+	time.Sleep(3 * time.Second) // a loop or a second import would deliver again by now
+	for name, r := range inbox {
+		r.mu.Lock()
+		for _, m := range want {
+			if r.got[m] != 1 {
+				t.Errorf("site %s received %s %d times", name, m, r.got[m])
+			}
+		}
+		r.mu.Unlock()
+		if n := len(sites[name].all(t, "tele")); n != len(want) {
+			t.Errorf("site %s logged %d messages, want %d", name, n, len(want))
+		}
+	}
 }

@@ -213,5 +213,21 @@ func (m *Manager) applyBatch(w *worker, l *Log, origin string, msgs []Message, o
 	}
 	o.NextSeq = next
 	w.stats.shipped.Add(uint64(len(es)))
+	m.republish(es)
 	return nil
+}
+
+// republish hands messages just imported (and durable) to the broker. A crash between the two
+// loses the republication of that batch, never the logged copy: live delivery is at most once,
+// the log is the record.
+func (m *Manager) republish(es []Entry) {
+	r := m.repub.Load()
+	if r == nil {
+		return
+	}
+	for i := range es {
+		if err := (*r).DeliverImported(es[i].Topic, es[i].Payload); err != nil {
+			m.log.Debug("republish an imported message", "topic", es[i].Topic, "err", err)
+		}
+	}
 }

@@ -69,6 +69,7 @@ type Manager struct {
 	mu       sync.Mutex // guards streams and applying definitions
 	streams  map[string]*openStream
 	router   atomic.Pointer[router]
+	repub    atomic.Pointer[Republisher]
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -132,6 +133,26 @@ func Open(o Options) (*Manager, error) {
 		return nil, err
 	}
 	return m, nil
+}
+
+// Republisher publishes messages imported from other sites on this node's broker, so that
+// the site's MQTT subscribers (and rules) get them as they get the site's own. It must deliver
+// them to this node's subscribers only: neither journal them again (they are in the log
+// already) nor hand them to the other nodes of the site (each node of the site imports, and
+// republishes, on its own) nor to other sites (only Local entries are forwarded), so a message
+// crosses each site once whatever the mesh's shape.
+type Republisher interface {
+	DeliverImported(topic string, payload []byte) error
+}
+
+// SetRepublisher sets (nil: removes) where imported messages are republished; the broker is
+// built after the manager, which journals into it.
+func (m *Manager) SetRepublisher(r Republisher) {
+	if r == nil {
+		m.repub.Store(nil)
+		return
+	}
+	m.repub.Store(&r)
 }
 
 // Close stops every worker and closes the logs (fsyncing what they hold).

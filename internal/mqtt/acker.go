@@ -1,0 +1,161 @@
+package mqtt
+
+import (
+	"sync"
+	"sync/atomic"
+
+	mochi "github.com/mochi-mqtt/server/v2"
+	"github.com/mochi-mqtt/server/v2/packets"
+)
+
+// Pipelined acknowledgements. mochi handles a client's packets one after the other on the
+// client's read goroutine and sends the PUBACK from there; a journal that makes the publish wait
+// for its fsync there would cost a publisher that keeps many publishes in flight one fsync per
+// message (about a thousand messages a second), however well the log groups its fsyncs. So a
+// QoS 1 publish that has to wait for the journal is taken off mochi's path (the journal hook
+// rejects it, which makes mochi do nothing more with it) and queued on the client's acker: a
+// goroutine per publishing client that waits for each message's journal in order, then sends the
+// PUBACK and publishes the message to subscribers through an in-process client (b.acked) whose
+// publishes the journal does not see again. The client's read goroutine goes on reading, so the
+// publishes behind it join the same group commit.
+//
+// Order: a client's messages reach subscribers in the order it sent them. Once a client has a
+// message in its acker, every later message of it (QoS 0 too) goes through the acker.
+// QoS 2 keeps mochi's own path (its PUBREC/PUBREL exchange holds state in mochi): it waits for
+// the journal on the read goroutine, as before.
+
+// ackerDepth bounds the messages one client may have waiting for the journal: beyond it the
+// client's read goroutine waits, and TCP slows the client down.
+const ackerDepth = 4096
+
+type ackJob struct {
+	pk   packets.Packet
+	wait func() error // nil: nothing to wait for (QoS 0 behind a QoS 1)
+}
+
+// acker pipelines one client's publishes; see above.
+type acker struct {
+	jobs    chan ackJob
+	pending atomic.Int64 // queued and not yet published
+	mu      sync.Mutex   // orders sends against close
+	closed  bool
+}
+
+// put queues j unless the acker is closed (the broker is closing: the message is dropped
+// unacknowledged, and the client resends it).
+func (k *acker) put(j ackJob) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.closed {
+		return
+	}
+	k.pending.Add(1)
+	k.jobs <- j
+}
+
+func (k *acker) close() {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if !k.closed {
+		k.closed = true
+		close(k.jobs)
+	}
+}
+
+// ackers holds the ackers of connected clients.
+type ackers struct {
+	b  *Broker
+	mu sync.Mutex
+	m  map[*mochi.Client]*acker
+	wg sync.WaitGroup // the acker goroutines; Broker.Close waits for them
+}
+
+func newAckers(b *Broker) *ackers { return &ackers{b: b, m: map[*mochi.Client]*acker{}} }
+
+// busy tells whether cl has messages in its acker (later ones must queue behind them).
+func (a *ackers) busy(cl *mochi.Client) bool {
+	a.mu.Lock()
+	k := a.m[cl]
+	a.mu.Unlock()
+	return k != nil && k.pending.Load() > 0
+}
+
+// queue hands a publish of cl to its acker, starting one if needed. Called on cl's read goroutine.
+func (a *ackers) queue(cl *mochi.Client, pk packets.Packet, wait func() error) {
+	a.mu.Lock()
+	k := a.m[cl]
+	if k == nil {
+		k = &acker{jobs: make(chan ackJob, ackerDepth)}
+		a.m[cl] = k
+		a.wg.Add(1)
+		go a.run(cl, k)
+	}
+	a.mu.Unlock()
+	pk.Payload = append([]byte(nil), pk.Payload...) // mochi reuses nothing here today; own it anyway
+	k.put(ackJob{pk, wait})
+}
+
+// done ends cl's acker once it has finished what it holds. Called when cl disconnects, after
+// its read goroutine ended, so nothing is queued after.
+func (a *ackers) done(cl *mochi.Client) {
+	a.mu.Lock()
+	k := a.m[cl]
+	delete(a.m, cl)
+	a.mu.Unlock()
+	if k != nil {
+		k.close()
+	}
+}
+
+func (a *ackers) run(cl *mochi.Client, k *acker) {
+	defer a.wg.Done()
+	for j := range k.jobs {
+		a.complete(cl, j)
+		k.pending.Add(-1)
+	}
+}
+
+// complete waits for a message's journal, acknowledges it and publishes it.
+func (a *ackers) complete(cl *mochi.Client, j ackJob) {
+	b := a.b
+	if j.wait != nil {
+		if err := j.wait(); err != nil {
+			b.log.Error("journal a message before its ack", "topic", j.pk.TopicName, "err", err)
+			if cl.Properties.ProtocolVersion == 5 {
+				_ = cl.WritePacket(puback(j.pk.PacketID, packets.ErrImplementationSpecificError))
+			}
+			return // MQTT 3 has no negative ack: none at all, the client resends
+		}
+		// The client may be gone by now: the message is stored all the same, so it is
+		// published; only the PUBACK is lost, and the client resends (a duplicate, as MQTT allows).
+		_ = cl.WritePacket(puback(j.pk.PacketID, packets.CodeSuccess))
+	}
+	pk := j.pk
+	pk.PacketID = uint16(pk.FixedHeader.Qos) // as Publish: mochi wants 0 for QoS 0, nonzero above
+	if err := b.srv.InjectPacket(b.acked, pk); err != nil {
+		b.log.Warn("publish an acknowledged message", "topic", pk.TopicName, "err", err)
+		return
+	}
+	// InjectPacket counts the message as received once more.
+	atomic.AddInt64(&b.srv.Info.MessagesReceived, -1)
+	atomic.AddInt64(&b.srv.Info.PacketsReceived, -1)
+}
+
+func puback(id uint16, code packets.Code) packets.Packet {
+	pk := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Puback}, PacketID: id, ReasonCode: code.Code}
+	if code.Code >= packets.ErrUnspecifiedError.Code {
+		pk.Properties.ReasonString = code.Reason
+	}
+	return pk
+}
+
+// wait blocks until every acker has finished (after the server closed every client).
+func (a *ackers) wait() {
+	a.mu.Lock()
+	for cl, k := range a.m {
+		k.close()
+		delete(a.m, cl)
+	}
+	a.mu.Unlock()
+	a.wg.Wait()
+}
