@@ -15,6 +15,7 @@ func (n *Node) rulesWiring(o *rulesrt.Options) {
 	o.NodeID = n.id
 	o.Objects = ruleObjects{n}
 	o.Streams = ruleStreams{n}
+	o.Logs = &rulesrt.StreamLogs{Manager: n.streams.manager, Self: n.id}
 }
 
 // ruleObjects writes a rule's object batches through the node's S3-facing store, so they

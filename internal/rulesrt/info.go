@@ -13,6 +13,7 @@ type RuleInfo struct {
 	SQL     string       `json:"sql"`
 	Stream  string       `json:"stream,omitempty"`
 	Topic   string       `json:"topic,omitempty"` // the stream's DATASOURCE filter
+	Input   string       `json:"input,omitempty"` // "broker" (live messages) or "stream log NAME"
 	Stats   RuleStats    `json:"stats"`
 	Actions []ActionInfo `json:"actions"`
 	// Definition is the rule JSON as created (Describe only).
@@ -35,6 +36,8 @@ type RuleStats struct {
 	DecodeErrors int64  `json:"decodeErrors"` // messages that were not JSON objects (since start)
 	Dropped      int64  `json:"dropped"`      // events dropped because the rule could not keep up (since start)
 	LastError    string `json:"lastError,omitempty"`
+	// CheckpointedOut is Out as of the last checkpoint this node saved (-1: none since start).
+	CheckpointedOut int64 `json:"checkpointedOut"`
 }
 
 // ActionInfo is one action with its delivery counters (since the rule started).

@@ -1,6 +1,7 @@
 package rulesrt
 
 import (
+	"context"
 	"errors"
 
 	"github.com/minicloud/minicloud/internal/metastore"
@@ -72,4 +73,19 @@ func get(db *metastore.DB, k []byte) ([]byte, error) {
 		return nil, nil
 	}
 	return v, err
+}
+
+// localCheckpoints keeps checkpoints in the node's metastore (a node that runs alone).
+type localCheckpoints struct{ db *metastore.DB }
+
+func (c localCheckpoints) Load(_ context.Context, rule string) ([]byte, error) {
+	return get(c.db, ruleKey(subCkpt, rule))
+}
+
+func (c localCheckpoints) Save(_ context.Context, rule string, data []byte, final bool) error {
+	return put(c.db, ruleKey(subCkpt, rule), data, final)
+}
+
+func (c localCheckpoints) Delete(_ context.Context, rule string) error {
+	return del(c.db, ruleKey(subCkpt, rule), syncWrites)
 }

@@ -33,9 +33,12 @@ type ruleState struct {
 	stats     rules.Stats
 	stream    string
 	topic     string
+	input     string // "broker" or "stream log NAME"
 	run       *runHandle
 	decodeErr atomic.Int64
 	dropped   atomic.Int64
+	// checkpointedOut is the result count in the last checkpoint saved (-1: none yet).
+	checkpointedOut atomic.Int64
 }
 
 func (rs *ruleState) wantRunning() bool {
@@ -68,10 +71,11 @@ func (rs *ruleState) info() RuleInfo {
 	rs.mu.Lock()
 	defer rs.mu.Unlock()
 	info := RuleInfo{
-		Name: rs.name, SQL: rs.spec.SQL, Stream: rs.stream, Topic: rs.topic, Definition: rs.def,
+		Name: rs.name, SQL: rs.spec.SQL, Stream: rs.stream, Topic: rs.topic, Input: rs.input, Definition: rs.def,
 		Stats: RuleStats{
 			In: rs.stats.In, Out: rs.stats.Out, Late: rs.stats.Late, Errors: rs.stats.Errors,
 			LastError: rs.stats.LastError, DecodeErrors: rs.decodeErr.Load(), Dropped: rs.dropped.Load(),
+			CheckpointedOut: rs.checkpointedOut.Load(),
 		},
 	}
 	switch {
@@ -121,6 +125,7 @@ func (rt *Runtime) Create(name string, def []byte) (RuleInfo, error) {
 
 func (rt *Runtime) newState(spec *rules.RuleSpec, def []byte, stopped bool) *ruleState {
 	rs := &ruleState{name: spec.ID, def: compactJSON(def), spec: spec, stopped: stopped}
+	rs.checkpointedOut.Store(-1)
 	for i, a := range spec.Actions {
 		rs.actions = append(rs.actions, newActionState(i, a))
 	}
@@ -187,10 +192,11 @@ func (rt *Runtime) Delete(name string) error {
 		return err
 	}
 	rs.stop()
-	for _, k := range [][]byte{ruleKey(subCkpt, name), ruleKey(subDef, name)} {
-		if err := del(rt.o.DB, k, syncWrites); err != nil {
-			return fmt.Errorf("delete rule %s: %w", name, err)
-		}
+	if err := rt.o.Checkpoints.Delete(rt.ctx, name); err != nil {
+		return fmt.Errorf("delete rule %s checkpoint: %w", name, err)
+	}
+	if err := del(rt.o.DB, ruleKey(subDef, name), syncWrites); err != nil {
+		return fmt.Errorf("delete rule %s: %w", name, err)
 	}
 	if err := delPrefix(rt.o.DB, outboxRulePrefix(name), syncWrites); err != nil {
 		return fmt.Errorf("delete rule %s outbox: %w", name, err)

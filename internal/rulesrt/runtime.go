@@ -50,8 +50,13 @@ type Options struct {
 	// Objects and Streams deliver the object and stream actions; nil refuses those actions.
 	Objects Objects
 	Streams StreamLog
-	Clock   rules.Clock // nil: the wall clock
-	Logger  *slog.Logger
+	// Logs, if set, lets rules read persisted streams through their logs (resuming after a
+	// restart from the checkpointed offsets); without it rules read live broker messages.
+	Logs Logs
+	// Checkpoints stores rule checkpoints; nil keeps them in DB.
+	Checkpoints Checkpoints
+	Clock       rules.Clock // nil: the wall clock
+	Logger      *slog.Logger
 	// HTTPClient sends webhooks; nil uses one without a global timeout (each action has its own).
 	HTTPClient *http.Client
 
@@ -137,6 +142,9 @@ func Open(o Options) (*Runtime, error) {
 	}
 	if err := o.Validate(); err != nil {
 		return nil, err
+	}
+	if o.Checkpoints == nil {
+		o.Checkpoints = localCheckpoints{o.DB}
 	}
 	rt := &Runtime{o: o, log: o.Logger, cat: rules.NewCatalog(), rules: map[string]*ruleState{}}
 	rt.ctx, rt.cancel = context.WithCancel(context.Background())

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/minicloud/minicloud/internal/rules"
+	"github.com/minicloud/minicloud/internal/rules/sql"
 )
 
 // runHandle stops a running rule: its subscription, its goroutine and its webhook senders.
@@ -39,10 +40,21 @@ func (rt *Runtime) startLocked(rs *ruleState) {
 		rs.setFailure(stripRulePrefix(err, rs.name).Error())
 		return
 	}
-	if data, err := get(rt.o.DB, ruleKey(subCkpt, rs.name)); err == nil && data != nil {
-		if err := rule.Restore(data); err != nil {
+	ck := checkpoint{Format: 2}
+	data, err := rt.o.Checkpoints.Load(rt.ctx, rs.name)
+	if err != nil {
+		// Starting without it would replay or skip input: better not to run until it is readable.
+		rs.setFailure(fmt.Sprintf("read checkpoint: %v", err))
+		return
+	}
+	if data != nil {
+		if ck, err = decodeCheckpoint(data); err == nil {
+			err = rule.Restore(ck.State)
+		}
+		if err != nil {
 			// The SQL changed or the format did: start afresh rather than not at all.
 			rt.log.Warn("rule checkpoint not restored; starting with empty state", "rule", rs.name, "err", err)
+			ck = checkpoint{Format: 2}
 			if rule, err = rs.spec.Compile(rt.cat, rt.o.Clock); err != nil {
 				rs.setFailure(err.Error())
 				return
@@ -50,10 +62,13 @@ func (rt *Runtime) startLocked(rs *ruleState) {
 		}
 	}
 	ctx, cancel := context.WithCancel(rt.ctx)
-	w := &worker{rt: rt, rs: rs, rule: rule, in: make(chan rules.Event, rt.o.QueueLength), ctx: ctx}
+	w := &worker{rt: rt, rs: rs, rule: rule, in: make(chan item, rt.o.QueueLength), ctx: ctx, offsets: map[string]uint64{}}
 	w.interval = rt.o.CheckpointInterval
 	if ms := rs.spec.Options.CheckpointInterval; ms > 0 {
 		w.interval = time.Duration(ms) * time.Millisecond
+	}
+	if sel, err := sql.ParseSelect(rs.spec.SQL); err == nil {
+		w.windowed = sel.Window != nil
 	}
 	if err := w.openSinks(); err != nil {
 		cancel()
@@ -61,16 +76,32 @@ func (rt *Runtime) startLocked(rs *ruleState) {
 		return
 	}
 	st := rule.Stream()
-	unsub, err := rt.o.Broker.Subscribe(st.DataSource, w.enqueue)
-	if err != nil {
-		cancel()
-		rs.setFailure(fmt.Sprintf("stream %s: DATASOURCE %q: %v", st.Name, st.DataSource, err))
-		return
+	h := &runHandle{unsubscribe: func() {}, cancel: cancel, done: make(chan struct{})}
+	input := "broker"
+	if rt.o.Logs != nil {
+		w.logStream = rt.o.Logs.Covering(st.DataSource)
 	}
-	h := &runHandle{unsubscribe: unsub, cancel: cancel, done: make(chan struct{})}
+	if w.logStream != "" {
+		input = "stream log " + w.logStream
+		for o, off := range ck.Offsets {
+			w.offsets[o] = off
+		}
+		w.since = time.Unix(0, ck.Since)
+		if ck.Since == 0 {
+			w.since = rt.o.Clock.Now()
+		}
+	} else {
+		unsub, err := rt.o.Broker.Subscribe(st.DataSource, w.enqueue)
+		if err != nil {
+			cancel()
+			rs.setFailure(fmt.Sprintf("stream %s: DATASOURCE %q: %v", st.Name, st.DataSource, err))
+			return
+		}
+		h.unsubscribe = unsub
+	}
 	rs.mu.Lock()
 	rs.run, rs.failure, rs.stats = h, "", rule.Stats()
-	rs.stream, rs.topic = st.Name, st.DataSource
+	rs.stream, rs.topic, rs.input = st.Name, st.DataSource, input
 	rs.mu.Unlock()
 
 	var wg sync.WaitGroup
@@ -78,10 +109,28 @@ func (rt *Runtime) startLocked(rs *ruleState) {
 		wg.Add(1)
 		go func() { defer wg.Done(); s.run(ctx) }()
 	}
+	if w.logStream != "" {
+		for _, origin := range rt.o.Logs.Origins(w.logStream) {
+			start, known := w.offsets[origin]
+			wg.Add(1)
+			go func() { defer wg.Done(); w.readLog(origin, start, known) }()
+		}
+	}
 	wg.Add(1)
 	go func() { defer wg.Done(); w.loop() }()
 	rt.wg.Add(1)
 	go func() { defer rt.wg.Done(); wg.Wait(); close(h.done) }()
+}
+
+// item is an event on its way to the rule, with where it came from in a stream log: next, the
+// offset after its entry in origin's log, is set on the entry's last event (and on a bare
+// position item for entries that gave no event), so that a checkpoint never counts an entry
+// half processed.
+type item struct {
+	ev     rules.Event
+	origin string
+	next   uint64
+	pos    bool // next is set
 }
 
 // worker is the one goroutine that owns a running rule's *rules.Rule.
@@ -89,11 +138,16 @@ type worker struct {
 	rt       *Runtime
 	rs       *ruleState
 	rule     *rules.Rule
-	in       chan rules.Event
+	in       chan item
 	ctx      context.Context
 	interval time.Duration
+	windowed bool
 	sinks    []sink
 	senders  []runner
+
+	logStream string            // the persisted stream read, or "" (live broker messages)
+	since     time.Time         // the rule's first start: origins without an offset start here
+	offsets   map[string]uint64 // loop goroutine only: next offset per origin
 }
 
 // runner is a goroutine of a run that delivers an action's outbox (webhook, object).
@@ -101,9 +155,9 @@ type runner interface {
 	run(ctx context.Context)
 }
 
-// enqueue runs on the publisher's goroutine: it decodes there (spreading JSON work over the
-// publishers) and waits a bounded time for room in the rule's queue.
-func (w *worker) enqueue(topic string, payload []byte) {
+// decode turns a JSON payload into events: an object is one, an array of objects several (as in
+// eKuiper); anything else counts as a decode error.
+func (w *worker) decode(topic string, payload []byte, fn func(rules.Event)) {
 	var v any
 	if err := json.Unmarshal(payload, &v); err != nil {
 		w.rs.decodeErr.Add(1)
@@ -111,11 +165,11 @@ func (w *worker) enqueue(topic string, payload []byte) {
 	}
 	switch v := v.(type) {
 	case map[string]any:
-		w.push(rules.Event{Topic: topic, Data: v})
-	case []any: // an array of objects is several events, as in eKuiper
+		fn(rules.Event{Topic: topic, Data: v})
+	case []any:
 		for _, e := range v {
 			if m, ok := e.(map[string]any); ok {
-				w.push(rules.Event{Topic: topic, Data: m})
+				fn(rules.Event{Topic: topic, Data: m})
 			} else {
 				w.rs.decodeErr.Add(1)
 			}
@@ -125,20 +179,100 @@ func (w *worker) enqueue(topic string, payload []byte) {
 	}
 }
 
+// enqueue runs on the publisher's goroutine: it decodes there (spreading JSON work over the
+// publishers) and waits a bounded time for room in the rule's queue.
+func (w *worker) enqueue(topic string, payload []byte) {
+	w.decode(topic, payload, w.push)
+}
+
 func (w *worker) push(ev rules.Event) {
 	ev.Time = w.rt.o.Clock.Now()
+	it := item{ev: ev}
 	select {
-	case w.in <- ev:
+	case w.in <- it:
 		return
 	default:
 	}
 	t := time.NewTimer(w.rt.o.EnqueueWait)
 	defer t.Stop()
 	select {
-	case w.in <- ev:
+	case w.in <- it:
 	case <-t.C:
 		w.rs.dropped.Add(1)
 	case <-w.ctx.Done():
+	}
+}
+
+// readLog feeds the rule from one origin's log of its stream, from offset start (or, unknown,
+// from the rule's first start). The queue's backpressure paces it: nothing is dropped.
+func (w *worker) readLog(origin string, start uint64, known bool) {
+	logs := w.rt.o.Logs
+	backoff := w.rt.o.RetryMin
+	retry := func(what string, err error) bool {
+		w.rt.log.Warn("rule cannot read its stream log; retrying", "rule", w.rs.name, "stream", w.logStream, "origin", origin, "op", what, "err", err)
+		select {
+		case <-w.ctx.Done():
+			return false
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, w.rt.o.RetryMax)
+		return true
+	}
+	for !known {
+		off, err := logs.Seek(w.ctx, w.logStream, origin, w.since)
+		if err == nil {
+			start, known = off, true
+			w.send(item{origin: origin, next: off, pos: true}) // record it, so a checkpoint holds it
+			break
+		}
+		if !retry("seek", err) {
+			return
+		}
+	}
+	filter := w.rule.Stream().DataSource
+	off := start
+	for w.ctx.Err() == nil {
+		es, next, err := logs.Read(w.ctx, w.logStream, origin, off, 512, time.Second)
+		if err != nil {
+			if w.ctx.Err() != nil || !retry("read", err) {
+				return
+			}
+			continue
+		}
+		backoff = w.rt.o.RetryMin
+		for _, e := range es {
+			var last *rules.Event
+			if matchTopic(filter, e.Topic) {
+				w.decode(e.Topic, e.Payload, func(ev rules.Event) {
+					if last != nil {
+						w.send(item{ev: *last, origin: origin})
+					}
+					ev.Time = w.rt.o.Clock.Now()
+					last = &ev
+				})
+			}
+			it := item{origin: origin, next: e.Offset + 1, pos: true}
+			if last != nil {
+				it.ev = *last
+			}
+			if !w.send(it) {
+				return
+			}
+		}
+		if next > off && (len(es) == 0 || es[len(es)-1].Offset+1 < next) {
+			w.send(item{origin: origin, next: next, pos: true}) // skipped entries at the end
+		}
+		off = next
+	}
+}
+
+// send queues an item, waiting for room (backpressure); false once the run ends.
+func (w *worker) send(it item) bool {
+	select {
+	case w.in <- it:
+		return true
+	case <-w.ctx.Done():
+		return false
 	}
 }
 
@@ -172,9 +306,14 @@ func (w *worker) loop() {
 		select {
 		case <-w.ctx.Done():
 			return
-		case ev := <-w.in:
-			rows, err := w.rule.Process(ev)
-			w.emit(rows, err)
+		case it := <-w.in:
+			if it.ev.Data != nil {
+				rows, err := w.rule.Process(it.ev)
+				w.emit(rows, err)
+			}
+			if it.pos {
+				w.offsets[it.origin] = it.next
+			}
 		case <-timer.C:
 			rows, err := w.rule.Advance(w.rt.o.Clock.Now())
 			w.emit(rows, err)
@@ -216,14 +355,29 @@ func (w *worker) emit(rows []rules.Row, err error) {
 	w.rs.mu.Lock()
 	w.rs.stats = st
 	w.rs.mu.Unlock()
+	if len(rows) > 0 && w.windowed && w.logStream != "" {
+		// A window fired: checkpoint now, so that a successor resuming from the log does not
+		// fire it again (rules that read the broker cannot replay, so they need not).
+		w.checkpoint(true)
+	}
 }
 
-// checkpoint saves the rule's state; on the way out it is synced, the periodic ones need not
-// be (the next one follows soon).
+// checkpoint saves the rule's state with its stream log offsets; on the way out and after a
+// window fired it is synced, the periodic ones need not be (the next one follows soon).
 func (w *worker) checkpoint(final bool) {
-	data, err := w.rule.Snapshot()
+	state, err := w.rule.Snapshot()
 	if err == nil {
-		err = put(w.rt.o.DB, ruleKey(subCkpt, w.rs.name), data, final)
+		ck := checkpoint{Format: 2, State: state, Node: w.rt.o.NodeID, Out: w.rule.Stats().Out}
+		if w.logStream != "" {
+			ck.Offsets, ck.Since = w.offsets, w.since.UnixNano()
+		}
+		data, _ := json.Marshal(ck)
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		err = w.rt.o.Checkpoints.Save(ctx, w.rs.name, data, final)
+		cancel()
+		if err == nil {
+			w.rs.checkpointedOut.Store(ck.Out)
+		}
 	}
 	if err != nil {
 		w.rt.log.Error("rule checkpoint failed", "rule", w.rs.name, "err", err)
