@@ -17,10 +17,10 @@ import (
 
 const geoSecret = "MINICLOUD_MESH_SECRET=geo-test-mesh-secret-0123456789"
 
-func startSiteNode(t *testing.T, site, join string) (*testserver.Node, string) {
+func startSiteNode(t *testing.T, site, join string, extra ...string) (*testserver.Node, string) {
 	t.Helper()
 	mesh := testserver.FreeAddr(t)
-	args := []string{"--mesh", mesh, "--site", site}
+	args := append([]string{"--mesh", mesh, "--site", site}, extra...)
 	if join != "" {
 		args = append(args, "--join", join)
 	}
@@ -184,6 +184,10 @@ func TestAddSiteToBucket(t *testing.T) {
 	}
 	eventually(t, 60*time.Second, "copy to site b finished", func() bool {
 		return !strings.Contains(cli(t, a.Endpoint(), "status"), "site:b")
+	})
+	// The copy may finish before gossip tells b that it hosts the bucket; until then b forwards.
+	eventually(t, 30*time.Second, "b knows it hosts the bucket", func() bool {
+		return strings.Contains(cli(t, b.Endpoint(), "bucket", "list"), "a,b")
 	})
 	a.Kill() // b must now serve from its own copy, not by forwarding
 	cb := minioClient(t, b.Endpoint())

@@ -57,9 +57,9 @@ func newBucketList() *cobra.Command {
 				return err
 			}
 			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "NAME\tCREATED\tVERSIONING\tPUBLIC")
+			fmt.Fprintln(tw, "NAME\tCREATED\tVERSIONING\tPUBLIC\tSITES")
 			for _, b := range bs {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%v\n", b.Name, b.Created.Format(time.RFC3339), orDash(b.Versioning), b.Public)
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%v\t%s\n", b.Name, b.Created.Format(time.RFC3339), orDash(b.Versioning), b.Public, orDash(strings.Join(b.Sites, ",")))
 			}
 			return tw.Flush()
 		},

@@ -73,6 +73,17 @@ func printStatus(w io.Writer, st node.Status) {
 	if !r.LastFullSync.IsZero() {
 		fmt.Fprintf(w, "last full sync: %s\n", r.LastFullSync.Format("2006-01-02 15:04:05"))
 	}
+	if g := st.Geo; g != nil {
+		fmt.Fprintf(w, "cross-site: %d records repaired by anti-entropy, %d tombstones purged\n", g.Repaired, g.TombstonesPurged)
+		names := make([]string, 0, len(g.Draining))
+		for b := range g.Draining {
+			names = append(names, b)
+		}
+		sort.Strings(names)
+		for _, b := range names {
+			fmt.Fprintf(w, "draining bucket %s (no longer hosted by this site): %d records left to hand over, %d handed over\n", b, g.Draining[b], g.Drained[b])
+		}
+	}
 }
 
 func newVersion() *cobra.Command {

@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/spf13/pflag"
 )
@@ -29,6 +30,10 @@ type Serve struct {
 	Replicas int    // copies of each object in the site (RF)
 	WriteQ   int    // replicas that must have a write on disk before it is acknowledged (W)
 	ReadQ    int    // replicas a read waits for (R)
+	// Cross-site repair (anti-entropy, drain, tombstone purge) period, and how old a tombstone must
+	// be before it may be purged (besides being known everywhere); see internal/replicate/geosync.go.
+	GeoSyncEvery   time.Duration
+	TombstoneGrace time.Duration
 
 	// From the environment only: secrets never go on a command line, where ps shows them.
 	RootAccessKey string // MINICLOUD_ROOT_ACCESS_KEY
@@ -39,14 +44,16 @@ type Serve struct {
 // DefaultServe returns the embedded defaults: a node anyone can start with no settings at all.
 func DefaultServe() Serve {
 	return Serve{
-		Data:     "./minicloud-data",
-		S3:       ":9000",
-		Region:   "us-east-1",
-		Site:     "default",
-		LogLevel: "info",
-		Replicas: 3, // survives the loss of any one node with W=2, R=2 (R+W>RF)
-		WriteQ:   2,
-		ReadQ:    2,
+		Data:           "./minicloud-data",
+		S3:             ":9000",
+		Region:         "us-east-1",
+		Site:           "default",
+		LogLevel:       "info",
+		Replicas:       3, // survives the loss of any one node with W=2, R=2 (R+W>RF)
+		WriteQ:         2,
+		ReadQ:          2,
+		GeoSyncEvery:   time.Minute,
+		TombstoneGrace: time.Hour, // far beyond the timeout of any write still in flight
 	}
 }
 
@@ -66,6 +73,8 @@ func BindServe(fs *pflag.FlagSet, c *Serve) {
 	fs.StringVar(&c.RPC, "rpc", c.RPC, "listen `ADDR` for node-to-node data (default: the --mesh host, a free port, announced by gossip)")
 	fs.IntVar(&c.Replicas, "replicas", c.Replicas, "copies of each object kept in the site (RF)")
 	fs.IntVar(&c.WriteQ, "write-quorum", c.WriteQ, "replicas that must store a write before it is acknowledged (W)")
+	fs.DurationVar(&c.GeoSyncEvery, "geo-sync-every", c.GeoSyncEvery, "period of cross-site anti-entropy, bucket drain and tombstone purge")
+	fs.DurationVar(&c.TombstoneGrace, "tombstone-grace", c.TombstoneGrace, "minimum age of a tombstone before it may be purged (once every hosting site has it)")
 	fs.IntVar(&c.ReadQ, "read-quorum", c.ReadQ, "replicas a read waits for (R); keep R+W > RF to read your writes")
 }
 
@@ -120,6 +129,9 @@ func (c *Serve) Validate() error {
 	case "debug", "info", "warn", "error":
 	default:
 		return fmt.Errorf("--log-level %q: use debug, info, warn or error", c.LogLevel)
+	}
+	if c.GeoSyncEvery <= 0 || c.TombstoneGrace <= 0 {
+		return fmt.Errorf("--geo-sync-every %v, --tombstone-grace %v: both must be positive durations (e.g. 1m, 1h)", c.GeoSyncEvery, c.TombstoneGrace)
 	}
 	if c.Replicas < 1 || c.WriteQ < 1 || c.ReadQ < 1 || c.WriteQ > c.Replicas || c.ReadQ > c.Replicas {
 		return fmt.Errorf("--replicas %d, --write-quorum %d, --read-quorum %d: need 1 <= quorums <= replicas", c.Replicas, c.WriteQ, c.ReadQ)

@@ -100,6 +100,8 @@ func (n *Node) startCluster(objects *object.Store, out io.Writer) error {
 		RF: cfg.Replicas, W: cfg.WriteQ, R: cfg.ReadQ, Logger: n.log,
 	})
 	srv.Apply = n.repl.ApplyFromSite
+	n.repl.SetGeoOptions(replicate.GeoOptions{SyncEvery: cfg.GeoSyncEvery, TombstoneGrace: cfg.TombstoneGrace})
+	n.repl.RegisterRoutes(srv.Mux)
 	return nil
 }
 

@@ -198,20 +198,21 @@ func (n *Node) Close() error {
 
 // Status is what `minicloud status` shows.
 type Status struct {
-	Node     string         `json:"node"`
-	Version  string         `json:"version"`
-	Site     string         `json:"site"`
-	S3       string         `json:"s3"`
-	Started  time.Time      `json:"started"`
-	Uptime   string         `json:"uptime"`
-	Buckets  int            `json:"buckets"`
-	DataDir  string         `json:"dataDir"`
-	Corrupt  uint64         `json:"corruptReads"`
-	Replicas int            `json:"replicationFactor"`
-	Quorums  string         `json:"quorums"`
-	Nodes    []NodeStatus   `json:"nodes"`
-	Hints    map[string]int `json:"hintsPending"`
-	Repair   RepairStatus   `json:"repair"`
+	Node     string               `json:"node"`
+	Version  string               `json:"version"`
+	Site     string               `json:"site"`
+	S3       string               `json:"s3"`
+	Started  time.Time            `json:"started"`
+	Uptime   string               `json:"uptime"`
+	Buckets  int                  `json:"buckets"`
+	DataDir  string               `json:"dataDir"`
+	Corrupt  uint64               `json:"corruptReads"`
+	Replicas int                  `json:"replicationFactor"`
+	Quorums  string               `json:"quorums"`
+	Nodes    []NodeStatus         `json:"nodes"`
+	Hints    map[string]int       `json:"hintsPending"`
+	Repair   RepairStatus         `json:"repair"`
+	Geo      *replicate.GeoStatus `json:"geo,omitempty"` // cross-site repair, drain, tombstone purge
 }
 
 // NodeStatus is one member as this node sees it.
@@ -251,6 +252,10 @@ func (n *Node) status(ctx context.Context) any {
 	}
 	if t := rs.AELastSync.Load(); t > 0 {
 		st.Repair.LastFullSync = time.Unix(0, t)
+	}
+	if n.cluster != nil {
+		g := n.repl.GeoStatus()
+		st.Geo = &g
 	}
 	if n.cluster == nil {
 		st.Nodes = []NodeStatus{{ID: n.id, Site: n.cfg.Site, S3: st.S3, State: "alive", Partitions: placement.Partitions, DataBytes: n.usage.get(n.cfg.Data)}}

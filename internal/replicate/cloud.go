@@ -35,11 +35,12 @@ func (s *Store) queueForCloud(msg object.RecordMsg) {
 		return
 	}
 	for _, t := range b.Sync {
-		if err := s.local.AddHint(cloudTarget(msg.Bucket, t.ID), msg); err != nil {
+		if err := s.local.AddHintLazy(cloudTarget(msg.Bucket, t.ID), msg); err != nil {
 			s.log.Error("queue change for the cloud", "target", t.Endpoint, "err", err)
 			continue
 		}
 		s.Stats.Outboxed.Add(1)
+		s.notifyOutbox(cloudTarget(msg.Bucket, t.ID))
 	}
 }
 
@@ -168,6 +169,7 @@ func (s *Store) AddSyncTarget(ctx context.Context, bucket string, t object.SyncT
 				if err := s.local.AddHint(cloudTarget(bucket, t.ID), *m); err != nil {
 					return t, err
 				}
+				s.notifyOutbox(cloudTarget(bucket, t.ID))
 			}
 		}
 		if !res.IsTruncated {

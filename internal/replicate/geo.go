@@ -44,11 +44,12 @@ func (s *Store) queueForSites(msg object.RecordMsg) {
 		if site == s.o.Site {
 			continue
 		}
-		if err := s.local.AddHint(sitePrefix+site, msg); err != nil {
+		if err := s.local.AddHintLazy(sitePrefix+site, msg); err != nil {
 			s.log.Error("queue change for site", "site", site, "err", err)
 			continue
 		}
 		s.Stats.Outboxed.Add(1)
+		s.notifyOutbox(sitePrefix + site)
 	}
 }
 
@@ -175,6 +176,7 @@ func (s *Store) SetBucketSites(ctx context.Context, bucket string, sites []strin
 					if err := s.local.AddHint(sitePrefix+site, m); err != nil {
 						return added, err
 					}
+					s.notifyOutbox(sitePrefix + site)
 				}
 			}
 		}

@@ -29,6 +29,9 @@ func (s *Store) deliverHints() {
 		return
 	}
 	for target := range targets {
+		if isOutbox(target) {
+			continue // shipped by feed.go's shippers
+		}
 		s.deliverTarget(target)
 	}
 }
@@ -98,6 +101,7 @@ func (s *Store) antiEntropyLoop() {
 		case <-t.C:
 		case <-s.kick:
 			s.deliverHints()
+			s.kickOutboxes()
 		}
 		s.antiEntropyRound(s.ctx)
 	}

@@ -62,6 +62,7 @@ func newServer(local *object.Store) *Server {
 	s.Mux.HandleFunc("GET /rpc/partition", s.partition)
 	s.Mux.HandleFunc("POST /rpc/apply", s.apply)
 	s.Mux.HandleFunc("POST /rpc/hint", s.hint)
+	s.registerGeo() // feed.go
 	return s
 }
 

@@ -56,6 +56,7 @@ type Store struct {
 	kick   chan struct{}
 	clouds cloudClients
 	layout layout
+	geo    geoState // geo*.go, feed.go: shippers of the site and cloud outboxes
 
 	Stats Stats
 }
@@ -99,6 +100,7 @@ func New(o Options) *Store {
 func (s *Store) Start() {
 	s.wg.Add(1)
 	go s.hintLoop()
+	s.startGeo()
 	if s.o.Cluster == nil {
 		return
 	}

@@ -1,0 +1,198 @@
+package object
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+
+	"github.com/minicloud/minicloud/internal/crdt"
+)
+
+// What the geo-replication layer (internal/replicate geo*.go) needs from a replica beyond
+// hinted handoff: outboxes read as a feed with a cursor and acknowledged in batches, the oldest
+// version still waiting in any outbox (causal stability of tombstones), and removal of single
+// records without a new version (tombstone purge, and a site that no longer hosts a bucket
+// dropping its copy).
+
+// AddHintLazy stores msg for target like AddHint, but without waiting for the write-ahead log to
+// reach the disk: the next durable commit of this node (every replica write is one) syncs it
+// too. A crash in between may lose the entry; the cross-site anti-entropy repairs that.
+func (s *Store) AddHintLazy(target string, msg RecordMsg) error {
+	return s.addHint(target, msg, false)
+}
+
+func (s *Store) addHint(target string, msg RecordMsg, sync bool) error {
+	k := append(hintPrefix(target), fmt.Sprintf("%016x%08x", uint64(s.hlc.Now()), hintSeq.Add(1))...)
+	v, err := json.Marshal(msg)
+	if err != nil {
+		return err
+	}
+	refs, err := msg.Chunks()
+	if err != nil {
+		return err
+	}
+	b := s.db.NewBatch()
+	defer b.Close()
+	b.Set(k, v)
+	for _, c := range refs {
+		b.Set(refKey(c.ID, k), nil)
+	}
+	if err := b.Commit(sync); err != nil {
+		return fmt.Errorf("store hint for %s: %w", target, err)
+	}
+	return nil
+}
+
+// HintsAfter returns up to limit hints for target whose keys sort after `after` (nil: from the
+// first), oldest first. Hint keys grow with the node's hybrid clock, so a reader that remembers
+// the last key it read sees every later entry exactly once.
+func (s *Store) HintsAfter(target string, after []byte, limit int) ([]Hint, error) {
+	p := hintPrefix(target)
+	it, err := s.db.NewIter(p, prefixEnd(p))
+	if err != nil {
+		return nil, err
+	}
+	defer it.Close()
+	ok := it.First()
+	if after != nil {
+		ok = it.SeekGE(after)
+		if ok && bytes.Equal(it.Key(), after) {
+			ok = it.Next()
+		}
+	}
+	var out []Hint
+	for ; ok && len(out) < limit; ok = it.Next() {
+		v, err := it.Value()
+		if err != nil {
+			return nil, err
+		}
+		var m RecordMsg
+		if err := json.Unmarshal(v, &m); err != nil {
+			return nil, fmt.Errorf("decode hint: %w", err)
+		}
+		out = append(out, Hint{Key: append([]byte(nil), it.Key()...), Msg: m})
+	}
+	return out, nil
+}
+
+// DropHints removes delivered hints in one durable batch and releases their chunks.
+func (s *Store) DropHints(hs []Hint) error {
+	if len(hs) == 0 {
+		return nil
+	}
+	b := s.db.NewBatch()
+	defer b.Close()
+	var ids []string
+	for _, h := range hs {
+		b.Delete(h.Key)
+		refs, _ := h.Msg.Chunks()
+		for _, c := range refs {
+			b.Delete(refKey(c.ID, h.Key))
+			ids = append(ids, c.ID)
+		}
+	}
+	if err := b.Commit(true); err != nil {
+		return fmt.Errorf("drop %d hints: %w", len(hs), err)
+	}
+	s.gc.maybeRemove(ids)
+	return nil
+}
+
+// OldestPending returns the smallest version timestamp of any record waiting in any outbox or
+// hint of this node (ok false when none waits). A record older than a tombstone that is still
+// on its way somewhere could bring a purged delete back.
+func (s *Store) OldestPending() (ts crdt.Timestamp, ok bool, err error) {
+	err = s.scan([]byte{tagHint}, func(k, v []byte) (bool, error) {
+		var m struct {
+			Version crdt.Version `json:"v"`
+		}
+		if err := json.Unmarshal(v, &m); err != nil {
+			return false, fmt.Errorf("decode hint: %w", err)
+		}
+		if !ok || m.Version.TS < ts {
+			ts, ok = m.Version.TS, true
+		}
+		return true, nil
+	})
+	return ts, ok, err
+}
+
+// IsTombstone reports whether m only records that something was deleted: the tombstone of an
+// unversioned delete or a purged version (not a delete marker, which is a visible version).
+func (m RecordMsg) IsTombstone() bool {
+	r, err := decodeHeader(m.Enc, m.Version)
+	return err == nil && (r.Tomb || r.Purged)
+}
+
+// HoldsDeletedBy reports whether this replica holds something tombstone m deletes: for an
+// unversioned delete, an older live record in the key's null slot; for a purged version, that
+// version not yet purged. A replica that holds m, something newer, or nothing of the key cannot
+// bring the deleted data back.
+func (s *Store) HoldsDeletedBy(m RecordMsg) (bool, error) {
+	in, err := decodeHeader(m.Enc, m.Version)
+	if err != nil {
+		return false, err
+	}
+	recs, _, err := s.keyVersions(m.Bucket, m.Key)
+	if err != nil {
+		return false, err
+	}
+	for _, r := range recs {
+		if in.Purged {
+			if r.version == m.Version && !r.Purged {
+				return true, nil
+			}
+			continue
+		}
+		if r.slotNull() && !r.Tomb && r.version.Less(m.Version) {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// DropRecord removes the record m from this replica, without writing anything in its place, if
+// it is still stored exactly as m (a record changed since, such as one tagged or purged, stays).
+// It reports whether the record was removed.
+func (s *Store) DropRecord(m RecordMsg) (bool, error) {
+	unlock := s.lockKey(m.Bucket, m.Key)
+	defer unlock()
+	vk := versionKey(m.Bucket, m.Key, m.Version)
+	cur, err := s.db.Get(vk)
+	if err != nil || !bytes.Equal(cur, m.Enc) {
+		return false, nil
+	}
+	r, err := decodeHeader(cur, m.Version)
+	if err != nil {
+		return false, err
+	}
+	b := s.db.NewBatch()
+	defer b.Close()
+	b.Delete(vk)
+	ids := make([]string, 0, len(r.Chunks))
+	for _, c := range r.Chunks {
+		b.Delete(refKey(c.ID, vk))
+		ids = append(ids, c.ID)
+	}
+	if err := b.Commit(true); err != nil {
+		return false, fmt.Errorf("drop %s/%s: %w", m.Bucket, m.Key, err)
+	}
+	s.gc.maybeRemove(ids)
+	return true, nil
+}
+
+// ScanBucket calls fn for every record of bucket on this replica, in key order.
+func (s *Store) ScanBucket(ctx context.Context, bucket string, fn func(RecordMsg) error) error {
+	p := objPrefix(bucket)
+	return s.scan(p, func(k, v []byte) (bool, error) {
+		if err := ctx.Err(); err != nil {
+			return false, err
+		}
+		key, ver, ok := splitVersionKey(k, len(p))
+		if !ok {
+			return true, nil
+		}
+		return true, fn(RecordMsg{Bucket: bucket, Key: key, Version: ver, Enc: append([]byte(nil), v...)})
+	})
+}

@@ -1,0 +1,534 @@
+package replicate
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"io"
+	"net/http"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/minicloud/minicloud/internal/object"
+)
+
+// The change feed to other sites and to the cloud. Every outbox ("site:NAME", "cloud:BUCKET:ID")
+// has one shipper goroutine, woken when a change is queued (no polling delay). A site shipper
+// reads the outbox in order with a cursor, cuts it into batches (many records per RPC) and keeps
+// a few batches in flight at once, each to a live node of the target site, which commits the
+// records on its own site's quorum; a batch is removed from the outbox (one durable write) only
+// once the other site has acknowledged it. After a failure the shipper starts again from the
+// oldest entry still there, so a restart or a cut of any length resumes exactly where delivery
+// stopped, and a batch delivered twice merges to the same state (records are CRDT versions).
+// A cloud shipper runs a few lanes of S3 PUTs at once; one key always goes to the same lane, so
+// two changes of a key never race to the cloud.
+
+// GeoOptions tunes geo-replication (see DefaultGeoOptions).
+type GeoOptions struct {
+	BatchRecords int           // records per shipping RPC at most
+	BatchBytes   int           // encoded record bytes per shipping RPC at most
+	InFlight     int           // batches in flight per target site
+	CloudLanes   int           // concurrent S3 requests per cloud target
+	RetryMin     time.Duration // first pause after a failed delivery
+	RetryMax     time.Duration // longest pause between attempts while a target is unreachable
+	// SyncEvery is the period of cross-site anti-entropy, of the drain of buckets this site no
+	// longer hosts and of the tombstone purge.
+	SyncEvery time.Duration
+	// TombstoneGrace: a tombstone is purged only once it is older than this, besides being
+	// known to every replica of every hosting site (bounds writes still in flight when checked).
+	TombstoneGrace time.Duration
+}
+
+// DefaultGeoOptions returns the defaults.
+func DefaultGeoOptions() GeoOptions {
+	return GeoOptions{
+		BatchRecords:   256,     // a 16 KiB inline record is ~22 KiB of JSON: ~5.5 MiB at most
+		BatchBytes:     4 << 20, // stays under the RPC body limit with JSON's base64 overhead
+		InFlight:       4,       // enough to hide a WAN round trip behind the receiver's fsyncs
+		CloudLanes:     8,
+		RetryMin:       200 * time.Millisecond,
+		RetryMax:       10 * time.Second,
+		SyncEvery:      60 * time.Second,
+		TombstoneGrace: time.Hour, // far beyond any RPC timeout of a write in flight
+	}
+}
+
+type geoState struct {
+	mu      sync.Mutex
+	o       GeoOptions
+	set     bool
+	workers map[string]chan struct{} // outbox target -> wake-up
+	drain   drainProgress
+	stats   struct {
+		repaired atomic.Int64 // records shipped by cross-site anti-entropy
+		purged   atomic.Int64 // tombstones purged here
+		lastSync atomic.Int64 // unix nanos of the last cross-site round
+	}
+}
+
+// SetGeoOptions replaces the defaults; call before Start.
+func (s *Store) SetGeoOptions(o GeoOptions) {
+	d := DefaultGeoOptions()
+	if o.BatchRecords <= 0 {
+		o.BatchRecords = d.BatchRecords
+	}
+	if o.BatchBytes <= 0 {
+		o.BatchBytes = d.BatchBytes
+	}
+	if o.InFlight <= 0 {
+		o.InFlight = d.InFlight
+	}
+	if o.CloudLanes <= 0 {
+		o.CloudLanes = d.CloudLanes
+	}
+	if o.RetryMin <= 0 {
+		o.RetryMin = d.RetryMin
+	}
+	if o.RetryMax <= 0 {
+		o.RetryMax = d.RetryMax
+	}
+	if o.SyncEvery <= 0 {
+		o.SyncEvery = d.SyncEvery
+	}
+	if o.TombstoneGrace <= 0 {
+		o.TombstoneGrace = d.TombstoneGrace
+	}
+	s.geo.mu.Lock()
+	s.geo.o, s.geo.set = o, true
+	s.geo.mu.Unlock()
+}
+
+func (s *Store) geoOpts() GeoOptions {
+	s.geo.mu.Lock()
+	defer s.geo.mu.Unlock()
+	if !s.geo.set {
+		s.geo.o, s.geo.set = DefaultGeoOptions(), true
+	}
+	return s.geo.o
+}
+
+func isOutbox(target string) bool {
+	return strings.HasPrefix(target, sitePrefix) || strings.HasPrefix(target, cloudPrefix)
+}
+
+// startGeo starts a shipper for every outbox that holds changes, and the periodic cross-site
+// work (anti-entropy, drain, tombstone purge).
+func (s *Store) startGeo() {
+	targets, err := s.local.HintTargets()
+	if err != nil {
+		s.log.Warn("list outboxes", "err", err)
+	}
+	for t := range targets {
+		if isOutbox(t) {
+			s.notifyOutbox(t)
+		}
+	}
+	if s.o.Cluster != nil {
+		s.wg.Add(1)
+		go s.geoSyncLoop()
+	}
+}
+
+// notifyOutbox wakes target's shipper (starting it the first time).
+func (s *Store) notifyOutbox(target string) {
+	s.geo.mu.Lock()
+	if s.geo.workers == nil {
+		s.geo.workers = map[string]chan struct{}{}
+	}
+	wake, ok := s.geo.workers[target]
+	if !ok {
+		if s.ctx.Err() != nil {
+			s.geo.mu.Unlock()
+			return
+		}
+		wake = make(chan struct{}, 1)
+		s.geo.workers[target] = wake
+		s.wg.Add(1)
+		go s.shipLoop(target, wake)
+	}
+	s.geo.mu.Unlock()
+	select {
+	case wake <- struct{}{}:
+	default:
+	}
+}
+
+// kickOutboxes wakes every shipper (a member came back).
+func (s *Store) kickOutboxes() {
+	s.geo.mu.Lock()
+	targets := make([]string, 0, len(s.geo.workers))
+	for t := range s.geo.workers {
+		targets = append(targets, t)
+	}
+	s.geo.mu.Unlock()
+	for _, t := range targets {
+		s.notifyOutbox(t)
+	}
+}
+
+// shipLoop drains one outbox whenever woken, retrying with backoff while the target fails.
+func (s *Store) shipLoop(target string, wake chan struct{}) {
+	defer s.wg.Done()
+	o := s.geoOpts()
+	backoff := o.RetryMin
+	var retry <-chan time.Time
+	for {
+		select {
+		case <-s.ctx.Done():
+			return
+		case <-wake:
+		case <-retry:
+		}
+		retry = nil
+		var err error
+		if strings.HasPrefix(target, sitePrefix) {
+			err = s.drainSiteOutbox(target, o)
+		} else {
+			err = s.drainCloudOutbox(target, o)
+		}
+		if err == nil {
+			backoff = o.RetryMin
+			continue
+		}
+		s.log.Debug("outbox delivery failed; will retry", "target", target, "in", backoff, "err", err)
+		retry = time.After(backoff)
+		backoff = min(2*backoff, o.RetryMax)
+	}
+}
+
+var errNoTarget = errors.New("no live node of the target")
+
+// drainSiteOutbox ships target's outbox until it is empty or a batch fails.
+func (s *Store) drainSiteOutbox(target string, o GeoOptions) error {
+	if s.o.Cluster == nil {
+		return nil
+	}
+	sl, ok := s.o.Cluster.(SiteLister)
+	if !ok {
+		return nil
+	}
+	site := strings.TrimPrefix(target, sitePrefix)
+	sem := make(chan struct{}, o.InFlight)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var firstErr error
+	failed := func() error { mu.Lock(); defer mu.Unlock(); return firstErr }
+	var cursor []byte
+	next := 0
+	for s.ctx.Err() == nil && failed() == nil {
+		hints, err := s.local.HintsAfter(target, cursor, o.BatchRecords*o.InFlight)
+		if err != nil {
+			mu.Lock()
+			firstErr = err
+			mu.Unlock()
+			break
+		}
+		if len(hints) == 0 {
+			break
+		}
+		cursor = hints[len(hints)-1].Key
+		hints = s.dropUnhosted(site, hints)
+		for _, batch := range cutBatches(hints, o) {
+			alive := sl.SiteAlive(site)
+			if len(alive) == 0 {
+				mu.Lock()
+				firstErr = fmt.Errorf("site %s: %w", site, errNoTarget)
+				mu.Unlock()
+				break
+			}
+			sort.Strings(alive)
+			node := alive[next%len(alive)]
+			next++
+			sem <- struct{}{}
+			if failed() != nil {
+				<-sem
+				break
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer func() { <-sem }()
+				err := s.shipBatch(node, batch)
+				if err == nil {
+					err = s.local.DropHints(batch)
+				}
+				if err != nil {
+					mu.Lock()
+					if firstErr == nil {
+						firstErr = err
+					}
+					mu.Unlock()
+					return
+				}
+				s.Stats.Shipped.Add(int64(len(batch)))
+			}()
+		}
+	}
+	wg.Wait()
+	return failed()
+}
+
+// dropUnhosted removes from the outbox the changes of buckets site no longer hosts (it was
+// removed from them after they were queued) and returns the others.
+func (s *Store) dropUnhosted(site string, hints []object.Hint) []object.Hint {
+	var drop []object.Hint
+	keep := hints[:0:0]
+	for _, h := range hints {
+		if slices.Contains(s.hostingSites(h.Msg.Bucket), site) {
+			keep = append(keep, h)
+		} else {
+			drop = append(drop, h)
+		}
+	}
+	if err := s.local.DropHints(drop); err != nil {
+		s.log.Warn("drop changes for a site that no longer hosts their bucket", "site", site, "err", err)
+	}
+	return keep
+}
+
+// cutBatches splits hints into batches of at most o.BatchRecords records and o.BatchBytes bytes.
+func cutBatches(hints []object.Hint, o GeoOptions) [][]object.Hint {
+	var out [][]object.Hint
+	start, bytes := 0, 0
+	for i, h := range hints {
+		n := len(h.Msg.Enc) + len(h.Msg.Key) + 64
+		if i > start && (i-start >= o.BatchRecords || bytes+n > o.BatchBytes) {
+			out = append(out, hints[start:i])
+			start, bytes = i, 0
+		}
+		bytes += n
+	}
+	if start < len(hints) {
+		out = append(out, hints[start:])
+	}
+	return out
+}
+
+// shipBatch hands a batch to node n of another site, shipping the chunks it lacks first.
+func (s *Store) shipBatch(n string, batch []object.Hint) error {
+	msgs := make([]object.RecordMsg, len(batch))
+	for i, h := range batch {
+		msgs[i] = h.Msg
+	}
+	ctx, cancel := context.WithTimeout(s.ctx, 2*time.Minute)
+	defer cancel()
+	return s.o.Client.applyBatch(ctx, s.o.Cluster.RPCAddr(n), msgs, s.readChunk)
+}
+
+// ApplyBatchToSite commits msgs on a node of another site (used by the cross-site repair and
+// the drain of a bucket a site stops hosting).
+func (s *Store) applyToSite(ctx context.Context, site string, msgs []object.RecordMsg) error {
+	sl, ok := s.o.Cluster.(SiteLister)
+	if !ok {
+		return errNoTarget
+	}
+	alive := sl.SiteAlive(site)
+	if len(alive) == 0 {
+		return fmt.Errorf("site %s: %w", site, errNoTarget)
+	}
+	sort.Strings(alive)
+	n := alive[int(time.Now().UnixNano()/int64(time.Millisecond))%len(alive)]
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	return s.o.Client.applyBatch(ctx, s.o.Cluster.RPCAddr(n), msgs, s.readChunk)
+}
+
+// The batch RPC: POST /rpc/geo/apply with a JSON array of records. The answer is 204 once every
+// record is committed on the receiving site's write quorum, 409 with the chunk ids the receiving
+// node lacks (none of the batch is applied then), or an error for the whole batch.
+
+const maxBatchBody = 32 << 20
+
+func (srv *Server) registerGeo() {
+	srv.Mux.HandleFunc("POST /rpc/geo/apply", srv.applyBatch)
+	srv.Mux.HandleFunc("POST /rpc/geo/digests", srv.geoDigests)
+	srv.Mux.HandleFunc("GET /rpc/geo/fingerprints", srv.geoFingerprints)
+	srv.Mux.HandleFunc("POST /rpc/geo/covers", srv.geoCovers)
+	srv.Mux.HandleFunc("POST /rpc/geo/purge", srv.geoPurge)
+}
+
+func (srv *Server) applyBatch(w http.ResponseWriter, r *http.Request) {
+	var msgs []object.RecordMsg
+	if err := json.NewDecoder(io.LimitReader(r.Body, maxBatchBody)).Decode(&msgs); err != nil {
+		http.Error(w, "decode batch: "+err.Error(), http.StatusBadRequest)
+		return
+	}
+	var miss []string
+	seen := map[string]bool{}
+	for _, m := range msgs {
+		refs, err := m.Chunks()
+		if err != nil {
+			http.Error(w, fmt.Sprintf("record %s/%s: %v", m.Bucket, m.Key, err), http.StatusBadRequest)
+			return
+		}
+		for _, c := range refs {
+			if !seen[c.ID] && !srv.local.HasChunk(c.ID) {
+				miss = append(miss, c.ID)
+			}
+			seen[c.ID] = true
+		}
+	}
+	if len(miss) > 0 {
+		writeJSON(w, http.StatusConflict, missingResp{Missing: miss})
+		return
+	}
+	if srv.Apply == nil {
+		http.Error(w, "this node does not take changes from other sites", http.StatusServiceUnavailable)
+		return
+	}
+	// The records are independent CRDT versions: commit them concurrently, so that the site's
+	// replicas group their fsyncs, and answer once all are durable.
+	sem := make(chan struct{}, 32)
+	errs := make(chan error, len(msgs))
+	for _, m := range msgs {
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem }()
+			errs <- srv.Apply(m)
+		}()
+	}
+	var firstErr error
+	for range msgs {
+		if err := <-errs; err != nil && firstErr == nil {
+			firstErr = err
+		}
+	}
+	if firstErr != nil {
+		status := http.StatusInternalServerError
+		if errors.Is(firstErr, object.ErrNoSuchBucket) {
+			status = http.StatusNotFound // the bucket's creation has not reached this site yet
+		}
+		http.Error(w, firstErr.Error(), status)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// applyBatch sends msgs to addr's /rpc/geo/apply, shipping the chunks it lacks first.
+func (c *Client) applyBatch(ctx context.Context, addr string, msgs []object.RecordMsg, getChunk func(chunkRef) ([]byte, error)) error {
+	body, err := json.Marshal(msgs)
+	if err != nil {
+		return err
+	}
+	byID := map[string]chunkRef{}
+	for _, m := range msgs {
+		refs, _ := m.Chunks()
+		for _, r := range refs {
+			byID[r.ID] = r
+		}
+	}
+	for attempt := 0; ; attempt++ {
+		var miss missingResp
+		err = c.do(ctx, "POST", addr, "/rpc/geo/apply", nil, body, &miss)
+		var es *errStatus
+		if err == nil || !errors.As(err, &es) || es.code != http.StatusConflict || attempt == 2 {
+			return err
+		}
+		if err := c.shipChunks(ctx, addr, miss.Missing, byID, getChunk); err != nil {
+			return err
+		}
+	}
+}
+
+// shipChunks sends the named chunks to addr, a few at once.
+func (c *Client) shipChunks(ctx context.Context, addr string, ids []string, byID map[string]chunkRef, getChunk func(chunkRef) ([]byte, error)) error {
+	sem := make(chan struct{}, 4)
+	errs := make(chan error, len(ids))
+	for _, id := range ids {
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem }()
+			ref, ok := byID[id]
+			if !ok {
+				errs <- fmt.Errorf("peer asked for chunk %s, which the batch does not reference", id)
+				return
+			}
+			data, err := getChunk(ref)
+			if err != nil {
+				errs <- fmt.Errorf("read chunk %s to ship: %w", id, err)
+				return
+			}
+			if err := c.do(ctx, "PUT", addr, "/rpc/chunk/"+id, nil, data, nil); err != nil {
+				errs <- fmt.Errorf("ship chunk %s: %w", id, err)
+				return
+			}
+			errs <- nil
+		}()
+	}
+	var first error
+	for range ids {
+		if err := <-errs; err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
+}
+
+// drainCloudOutbox ships target's outbox to its S3 endpoint until empty or a change fails.
+func (s *Store) drainCloudOutbox(target string, o GeoOptions) error {
+	deliver, ok := s.cloudDeliverer(target)
+	if !ok {
+		return nil // the target was removed; its outbox stays until dropped (see status)
+	}
+	lanes := make([]chan object.Hint, o.CloudLanes)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var firstErr error
+	failed := func() error { mu.Lock(); defer mu.Unlock(); return firstErr }
+	for i := range lanes {
+		lanes[i] = make(chan object.Hint, 64)
+		wg.Add(1)
+		go func(in chan object.Hint) {
+			defer wg.Done()
+			for h := range in {
+				if failed() != nil {
+					continue // drain the lane; these stay in the outbox
+				}
+				err := deliver(h.Msg)
+				if err == nil {
+					err = s.local.DropHint(h)
+				}
+				if err != nil {
+					mu.Lock()
+					if firstErr == nil {
+						firstErr = err
+					}
+					mu.Unlock()
+				}
+			}
+		}(lanes[i])
+	}
+	var cursor []byte
+	for s.ctx.Err() == nil && failed() == nil {
+		hints, err := s.local.HintsAfter(target, cursor, 512)
+		if err != nil {
+			mu.Lock()
+			firstErr = err
+			mu.Unlock()
+			break
+		}
+		if len(hints) == 0 {
+			break
+		}
+		cursor = hints[len(hints)-1].Key
+		for _, h := range hints {
+			f := fnv.New32a()
+			f.Write([]byte(h.Msg.Key))
+			lanes[f.Sum32()%uint32(len(lanes))] <- h
+		}
+	}
+	for _, l := range lanes {
+		close(l)
+	}
+	wg.Wait()
+	return failed()
+}
+
+var _ = bytes.MinRead
