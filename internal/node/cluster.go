@@ -14,6 +14,7 @@ import (
 	"github.com/minicloud/minicloud/internal/mesh"
 	"github.com/minicloud/minicloud/internal/object"
 	"github.com/minicloud/minicloud/internal/replicate"
+	"github.com/minicloud/minicloud/internal/rulesrt"
 	"github.com/minicloud/minicloud/internal/stream"
 )
 
@@ -80,7 +81,7 @@ func (n *Node) startCluster(objects *object.Store, out io.Writer) error {
 			join = append(join, j)
 		}
 	}
-	tables := &meshTables{objects: objects, keys: n.keys, streams: &n.streams}
+	tables := &meshTables{objects: objects, keys: n.keys, streams: &n.streams, rules: &n.ruleTable}
 	self := mesh.Member{ID: n.id, Site: cfg.Site, Mesh: cfg.Mesh, RPC: advertise(srv.Addr(), cfg.Mesh), S3: advertise(n.s3ln.Addr().String(), cfg.Mesh)}
 	m, err := mesh.Start(mesh.Options{
 		Self: self, Join: join, Secret: secret, DataDir: cfg.Data, Tables: tables,
@@ -164,16 +165,18 @@ type meshTables struct {
 	keys    *iam.Store
 	mesh    *mesh.Mesh
 	streams *streams
+	rules   *ruleTable // rules.go
 }
 
 type tablesState struct {
-	Buckets []object.Bucket `json:"buckets,omitempty"`
-	Keys    []iam.Key       `json:"keys,omitempty"`
-	Streams []stream.Def    `json:"streams,omitempty"` // streams.go
+	Buckets []object.Bucket    `json:"buckets,omitempty"`
+	Keys    []iam.Key          `json:"keys,omitempty"`
+	Streams []stream.Def       `json:"streams,omitempty"` // streams.go
+	Rules   []rulesrt.TableRow `json:"rules,omitempty"`   // rules.go
 }
 
 func (t *meshTables) State() []byte {
-	b, _ := json.Marshal(tablesState{Buckets: t.objects.BucketTable(), Keys: t.keys.Table(), Streams: t.streams.table()})
+	b, _ := json.Marshal(tablesState{Buckets: t.objects.BucketTable(), Keys: t.keys.Table(), Streams: t.streams.table(), Rules: t.rules.table()})
 	return b
 }
 
@@ -189,6 +192,7 @@ func (t *meshTables) Merge(state []byte) {
 		t.keys.Merge(k)
 	}
 	t.streams.merge(st.Streams)
+	t.rules.merge(st.Rules)
 }
 
 func (t *meshTables) broadcast(b object.Bucket, k *iam.Key) {

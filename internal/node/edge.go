@@ -57,6 +57,7 @@ func (n *Node) openEdge(verifier *sigv4.Verifier) error {
 	if n.edge.rules, err = rulesrt.Open(ro); err != nil {
 		return fmt.Errorf("start rules: %w", err)
 	}
+	n.rulesStarted(n.edge.rules) // rules.go
 	if a := b.Addr(); a != nil {
 		n.log.Info("mqtt broker listening", "mqtt", a.String())
 	}
@@ -66,6 +67,7 @@ func (n *Node) openEdge(verifier *sigv4.Verifier) error {
 // closeEdge stops the rules (checkpointing them), then the broker. Safe to call twice.
 func (n *Node) closeEdge() {
 	if n.edge.rules != nil {
+		n.rulesClosed()
 		n.edge.rules.Close()
 		n.edge.rules = nil
 	}

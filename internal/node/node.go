@@ -48,8 +48,9 @@ type Node struct {
 	cluster   *cluster
 	mqttPeers *mqttPeers
 	usage     usage
-	edge      edge    // MQTT broker, HTTP ingest, rules: edge.go
-	streams   streams // stream logs, forwarding, archives: streams.go
+	edge      edge      // MQTT broker, HTTP ingest, rules: edge.go
+	streams   streams   // stream logs, forwarding, archives: streams.go
+	ruleTable ruleTable // the rules mesh table: rules.go
 }
 
 // New opens the node's storage and builds its servers; out receives first-start messages.

@@ -10,6 +10,7 @@ type RuleInfo struct {
 	Name    string       `json:"name"`
 	Status  string       `json:"status"`          // running, stopped or failed
 	Error   string       `json:"error,omitempty"` // why it is not running
+	Owner   string       `json:"owner,omitempty"` // standby: the node of this site that runs it
 	SQL     string       `json:"sql"`
 	Stream  string       `json:"stream,omitempty"`
 	Topic   string       `json:"topic,omitempty"` // the stream's DATASOURCE filter
@@ -25,6 +26,9 @@ const (
 	StatusRunning = "running"
 	StatusStopped = "stopped"
 	StatusFailed  = "failed"
+	// StatusStandby: another node of the site runs it (Owner), or none of this site does
+	// (its sites option leaves this site out).
+	StatusStandby = "standby"
 )
 
 // RuleStats are a rule's counters since it was created (restored from its checkpoint).

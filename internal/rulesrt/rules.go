@@ -8,15 +8,20 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/minicloud/minicloud/internal/rules"
 	"github.com/minicloud/minicloud/internal/rules/sql"
 )
 
-// ruleRecord is a rule as stored: its JSON as the user gave it, and whether it should run.
+// ruleRecord is a rule as stored: its JSON as the user gave it, and whether it should run. It is
+// a row of the rules mesh table (table.go): TS and By order versions, Deleted is a tombstone.
 type ruleRecord struct {
-	Def     json.RawMessage `json:"def"`
+	Def     json.RawMessage `json:"def,omitempty"`
 	Stopped bool            `json:"stopped,omitempty"`
+	TS      int64           `json:"ts,omitempty"`
+	By      string          `json:"by,omitempty"`
+	Deleted bool            `json:"deleted,omitempty"`
 }
 
 // ruleState is one rule of the runtime: its definition, its counters and, while it runs, the
@@ -35,6 +40,9 @@ type ruleState struct {
 	topic     string
 	input     string // "broker" or "stream log NAME"
 	run       *runHandle
+	owner     string    // the node that runs it, when not this one ("": not on this site)
+	elsewhere bool      // another node (or no node of this site) runs it
+	tried     time.Time // last start that failed: retried after a while
 	decodeErr atomic.Int64
 	dropped   atomic.Int64
 	// checkpointedOut is the result count in the last checkpoint saved (-1: none yet).
@@ -83,6 +91,8 @@ func (rs *ruleState) info() RuleInfo {
 		info.Status = StatusRunning
 	case rs.stopped:
 		info.Status = StatusStopped
+	case rs.elsewhere:
+		info.Status, info.Owner = StatusStandby, rs.owner
 	default:
 		info.Status, info.Error = StatusFailed, rs.failure
 	}
@@ -113,13 +123,15 @@ func (rt *Runtime) Create(name string, def []byte) (RuleInfo, error) {
 	if _, ok := rt.rules[spec.ID]; ok {
 		return RuleInfo{}, fmt.Errorf("rule %s: %w (delete it first)", spec.ID, ErrExists)
 	}
-	rec, _ := json.Marshal(ruleRecord{Def: compactJSON(def)})
-	if err := put(rt.o.DB, ruleKey(subDef, spec.ID), rec, syncWrites); err != nil {
-		return RuleInfo{}, fmt.Errorf("store rule %s: %w", spec.ID, err)
+	rec := ruleRecord{Def: compactJSON(def)}
+	rt.stampRule(spec.ID, &rec)
+	if err := rt.saveRule(spec.ID, rec); err != nil {
+		return RuleInfo{}, err
 	}
 	rs := rt.newState(spec, def, false)
 	rt.rules[spec.ID] = rs
-	rt.startLocked(rs)
+	rt.ensureLocked(rs, true)
+	rt.broadcastRule(spec.ID, rec)
 	return rs.info(), nil
 }
 
@@ -183,7 +195,8 @@ func (rt *Runtime) get(name string) (*ruleState, error) {
 	return rs, nil
 }
 
-// Delete stops a rule and removes it with its checkpoint and undelivered webhooks.
+// Delete stops a rule and removes it with its checkpoint and undelivered webhooks; every node
+// learns it through the rules mesh table (a tombstone).
 func (rt *Runtime) Delete(name string) error {
 	rt.mu.Lock()
 	defer rt.mu.Unlock()
@@ -195,8 +208,19 @@ func (rt *Runtime) Delete(name string) error {
 	if err := rt.o.Checkpoints.Delete(rt.ctx, name); err != nil {
 		return fmt.Errorf("delete rule %s checkpoint: %w", name, err)
 	}
-	if err := del(rt.o.DB, ruleKey(subDef, name), syncWrites); err != nil {
-		return fmt.Errorf("delete rule %s: %w", name, err)
+	rec := ruleRecord{Deleted: true}
+	rt.stampRule(name, &rec)
+	if err := rt.dropRuleLocked(name, rec); err != nil {
+		return err
+	}
+	rt.broadcastRule(name, rec)
+	return nil
+}
+
+// dropRuleLocked removes a rule that is stopped, keeping its tombstone.
+func (rt *Runtime) dropRuleLocked(name string, tomb ruleRecord) error {
+	if err := rt.saveRule(name, tomb); err != nil {
+		return err
 	}
 	if err := delPrefix(rt.o.DB, outboxRulePrefix(name), syncWrites); err != nil {
 		return fmt.Errorf("delete rule %s outbox: %w", name, err)
@@ -222,18 +246,16 @@ func (rt *Runtime) setStopped(name string, stopped bool) (RuleInfo, error) {
 	if err != nil {
 		return RuleInfo{}, err
 	}
-	rec, _ := json.Marshal(ruleRecord{Def: rs.def, Stopped: stopped})
-	if err := put(rt.o.DB, ruleKey(subDef, name), rec, syncWrites); err != nil {
-		return RuleInfo{}, fmt.Errorf("store rule %s: %w", name, err)
+	rec := ruleRecord{Def: rs.def, Stopped: stopped}
+	rt.stampRule(name, &rec)
+	if err := rt.saveRule(name, rec); err != nil {
+		return RuleInfo{}, err
 	}
 	rs.mu.Lock()
 	rs.stopped = stopped
 	rs.mu.Unlock()
-	if stopped {
-		rs.stop()
-	} else if !rs.running() {
-		rt.startLocked(rs)
-	}
+	rt.ensureLocked(rs, true)
+	rt.broadcastRule(name, rec)
 	return rs.info(), nil
 }
 
@@ -244,23 +266,33 @@ func (rt *Runtime) loadRules() error {
 		if err := json.Unmarshal(v, &rec); err != nil {
 			return fmt.Errorf("load rule %s: %w", name, err)
 		}
-		spec, err := rules.ParseRule(rec.Def, name)
-		if err != nil {
-			// Keep it listed, failed, so that the operator sees it and can delete it.
-			rt.log.Error("stored rule no longer loads", "rule", name, "err", err)
-			spec = &rules.RuleSpec{ID: name}
-			rs := rt.newState(spec, rec.Def, rec.Stopped)
-			rs.failure = err.Error()
-			rt.rules[name] = rs
+		rt.ruleRecs[name] = rec
+		if rec.Deleted {
 			return nil
 		}
-		rs := rt.newState(spec, rec.Def, rec.Stopped)
-		rt.rules[name] = rs
-		if !rec.Stopped {
-			rt.mu.Lock()
-			rt.startLocked(rs)
-			rt.mu.Unlock()
-		}
+		rt.mu.Lock()
+		rt.installLocked(name, rec)
+		rt.mu.Unlock()
 		return nil
 	})
+}
+
+// installLocked makes a stored definition the rule's (replacing a running one) and starts it
+// where it should run.
+func (rt *Runtime) installLocked(name string, rec ruleRecord) {
+	if old, ok := rt.rules[name]; ok {
+		old.stop()
+	}
+	spec, err := rules.ParseRule(rec.Def, name)
+	if err != nil {
+		// Keep it listed, failed, so that the operator sees it and can delete it.
+		rt.log.Error("stored rule no longer loads", "rule", name, "err", err)
+		rs := rt.newState(&rules.RuleSpec{ID: name}, rec.Def, rec.Stopped)
+		rs.failure = err.Error()
+		rt.rules[name] = rs
+		return
+	}
+	rs := rt.newState(spec, rec.Def, rec.Stopped)
+	rt.rules[name] = rs
+	rt.ensureLocked(rs, true)
 }

@@ -55,8 +55,16 @@ type Options struct {
 	Logs Logs
 	// Checkpoints stores rule checkpoints; nil keeps them in DB.
 	Checkpoints Checkpoints
-	Clock       rules.Clock // nil: the wall clock
-	Logger      *slog.Logger
+	// Owner tells where a rule runs: here true when this node should run it now, else owner
+	// names the node of this site that does ("" when the rule does not run on this site).
+	// nil: every rule runs here (a node that runs alone).
+	Owner func(spec *rules.RuleSpec, stream string) (owner string, here bool)
+	// OnChange is told of every row of the rules table this node changes (to gossip it).
+	OnChange func(TableRow)
+	// ReconcileEvery is how often ownership is checked again.
+	ReconcileEvery time.Duration
+	Clock          rules.Clock // nil: the wall clock
+	Logger         *slog.Logger
 	// HTTPClient sends webhooks; nil uses one without a global timeout (each action has its own).
 	HTTPClient *http.Client
 
@@ -83,6 +91,7 @@ func DefaultOptions() Options {
 		RetryMin:           500 * time.Millisecond,
 		RetryMax:           30 * time.Second, // a target back from an outage gets its backlog within 30 s
 		WebhookTimeout:     5 * time.Second,
+		ReconcileEvery:     time.Second, // a rule moves about this long after its node is declared dead
 	}
 }
 
@@ -121,8 +130,10 @@ type Runtime struct {
 	log *slog.Logger
 	cat *rules.Catalog
 
-	mu    sync.Mutex // guards rules and every rule's start and stop
-	rules map[string]*ruleState
+	mu         sync.Mutex // guards rules, the records and every rule's start and stop
+	rules      map[string]*ruleState
+	ruleRecs   map[string]ruleRecord   // every rule row, tombstones included
+	streamRecs map[string]streamRecord // every stream row, tombstones included
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -146,7 +157,11 @@ func Open(o Options) (*Runtime, error) {
 	if o.Checkpoints == nil {
 		o.Checkpoints = localCheckpoints{o.DB}
 	}
-	rt := &Runtime{o: o, log: o.Logger, cat: rules.NewCatalog(), rules: map[string]*ruleState{}}
+	if o.ReconcileEvery <= 0 {
+		o.ReconcileEvery = time.Second
+	}
+	rt := &Runtime{o: o, log: o.Logger, cat: rules.NewCatalog(), rules: map[string]*ruleState{},
+		ruleRecs: map[string]ruleRecord{}, streamRecs: map[string]streamRecord{}}
 	rt.ctx, rt.cancel = context.WithCancel(context.Background())
 	if err := rt.loadStreams(); err != nil {
 		return nil, err
@@ -155,17 +170,19 @@ func Open(o Options) (*Runtime, error) {
 		rt.Close()
 		return nil, err
 	}
+	rt.wg.Add(1)
+	go func() { defer rt.wg.Done(); rt.reconcile() }()
 	return rt, nil
 }
 
 // Close stops every rule (checkpointing each) and waits for their goroutines.
 func (rt *Runtime) Close() {
 	rt.mu.Lock()
+	rt.cancel() // first, so that Reconcile starts nothing more
 	for _, rs := range rt.rules {
 		rs.stop()
 	}
 	rt.mu.Unlock()
-	rt.cancel()
 	rt.wg.Wait()
 }
 

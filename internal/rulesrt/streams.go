@@ -31,8 +31,12 @@ const (
 func streamKey(name string) []byte         { return append([]byte{tagStream}, name...) }
 func ruleKey(sub byte, name string) []byte { return append([]byte{tagRule, sub}, name...) }
 
+// streamRecord is a SQL stream as stored: a row of the rules mesh table (table.go).
 type streamRecord struct {
-	SQL string `json:"sql"`
+	SQL     string `json:"sql,omitempty"`
+	TS      int64  `json:"ts,omitempty"`
+	By      string `json:"by,omitempty"`
+	Deleted bool   `json:"deleted,omitempty"`
 }
 
 // SQLResult is the outcome of a stream statement.
@@ -46,6 +50,10 @@ func (rt *Runtime) loadStreams() error {
 		var rec streamRecord
 		if err := json.Unmarshal(v, &rec); err != nil {
 			return fmt.Errorf("load stream %s: %w", k[1:], err)
+		}
+		rt.streamRecs[string(k[1:])] = rec
+		if rec.Deleted {
+			return nil
 		}
 		if _, err := rt.cat.Exec(rec.SQL); err != nil {
 			// A definition this version no longer accepts must not stop the node; its rules
@@ -99,16 +107,16 @@ func (rt *Runtime) createStream(text string) (SQLResult, error) {
 	if err != nil {
 		return SQLResult{}, userErr(err)
 	}
-	v, _ := json.Marshal(streamRecord{SQL: strings.TrimSpace(text)})
-	if err := put(rt.o.DB, streamKey(res.Stream.Name), v, syncWrites); err != nil {
+	rec := streamRecord{SQL: strings.TrimSpace(text)}
+	rt.stampStream(res.Stream.Name, &rec)
+	if err := rt.saveStream(res.Stream.Name, rec); err != nil {
 		rt.cat.Exec("DROP STREAM " + res.Stream.Name) //nolint:errcheck // undoing our own create
-		return SQLResult{}, fmt.Errorf("store stream %s: %w", res.Stream.Name, err)
+		return SQLResult{}, err
 	}
+	rt.broadcastStream(res.Stream.Name, rec)
 	// Rules that failed for want of this stream can run now.
 	for _, rs := range rt.rules {
-		if rs.wantRunning() && !rs.running() {
-			rt.startLocked(rs)
-		}
+		rt.ensureLocked(rs, true)
 	}
 	return SQLResult{Message: res.Message, Stream: res.Stream}, nil
 }
@@ -130,9 +138,12 @@ func (rt *Runtime) dropStream(name, text string) (SQLResult, error) {
 	if err != nil {
 		return SQLResult{}, userErr(err)
 	}
-	if err := del(rt.o.DB, streamKey(name), syncWrites); err != nil {
-		return SQLResult{}, fmt.Errorf("drop stream %s: %w", name, err)
+	rec := streamRecord{Deleted: true}
+	rt.stampStream(name, &rec)
+	if err := rt.saveStream(name, rec); err != nil {
+		return SQLResult{}, err
 	}
+	rt.broadcastStream(name, rec)
 	return SQLResult{Message: res.Message}, nil
 }
 
