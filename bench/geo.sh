@@ -4,7 +4,7 @@
 # Builds ./cmd/minicloud and bench/geoload, starts site a and site b (one node each, joined by
 # the mesh, loopback) with data dirs under one temp dir, creates bucket "geo" hosted by a and b
 # and bucket "solo" hosted by a only, and then:
-#   1. lag: RATE PUT/s of SIZE objects into "geo" at a for DURATION, while listing "geo" at b
+#   1. lag: RATE PUT/s of SIZE objects into "lag" (hosted by a and b) at a for DURATION, while listing it at b
 #      to record when each object first appears there; prints the replication lag p50/p90/p99
 #      (PUT acknowledged at a -> first listing at b that shows the key);
 #   2. PUT latency at a with cross-site replication on ("geo") and off ("solo"), same pacing,
@@ -16,9 +16,10 @@
 #   RATE=500         PUTs per second (paced, open loop)
 #   SIZE=16KiB       object size
 #   DURATION=30s     each timed run (QUICK=1: 5s)
-#   ROUNDS=2         on/off pairs of step 2 (QUICK=1: 1)
+#   ROUNDS=3         on/off pairs of step 2 (QUICK=1: 1)
 #   POLL=10ms        pause between two listings at b
 #   BENCH_DIR=/tmp   where the temp dir goes
+#   ONLY=lag|latency run only step 1 or step 2
 #   KEEP=1           keep the temp dir (data, logs, raw results) afterwards
 #   MINICLOUD_BIN    use this minicloud binary instead of building ./cmd/minicloud
 #
@@ -35,7 +36,7 @@ fi
 RATE=${RATE:-500}
 SIZE=${SIZE:-16KiB}
 DURATION=${DURATION:-30s}
-ROUNDS=${ROUNDS:-2}
+ROUNDS=${ROUNDS:-3}
 POLL=${POLL:-10ms}
 ACCESS=geobench
 SECRET=geo-$RANDOM$RANDOM$RANDOM
@@ -218,16 +219,20 @@ main() {
 	start_site b "$MESH_ADDR"
 	admin bucket create geo --sites a,b >/dev/null
 	admin bucket create solo --sites a >/dev/null
+	admin bucket create lag --sites a,b >/dev/null
 	: >"$RESULTS"
 	log "warm-up: 3 s into each bucket (not reported)"
 	geoload warmup-on -bucket geo -duration 3s -lag -b "http://${S3[b]}" -poll "$POLL"
 	geoload warmup-off -bucket solo -duration 3s
 	wait_outbox
-	log "replication lag: $RATE PUT/s of $SIZE for $DURATION into geo at a, listing geo at b"
-	geoload lag -bucket geo -duration "$DURATION" -lag -b "http://${S3[b]}" -poll "$POLL"
-	wait_outbox
+	if [[ "${ONLY:-}" != latency ]]; then
+		log "replication lag: $RATE PUT/s of $SIZE for $DURATION into lag at a, listing lag at b"
+		geoload lag -bucket lag -duration "$DURATION" -lag -b "http://${S3[b]}" -poll "$POLL"
+		wait_outbox
+	fi
 	local round
 	for round in $(seq "$ROUNDS"); do
+		[[ "${ONLY:-}" == lag ]] && break
 		log "PUT latency, round $round of $ROUNDS"
 		if ((round % 2 == 1)); then
 			geoload on -bucket geo -duration "$DURATION"
