@@ -135,6 +135,7 @@ type siteStatus struct {
 		State      string `json:"state"`
 		Partitions int    `json:"partitions"`
 		DataBytes  int64  `json:"dataBytes"`
+		Booting    bool   `json:"bootstrapping"`
 	} `json:"nodes"`
 	Hints  map[string]int `json:"hintsPending"`
 	Repair struct {
@@ -145,6 +146,7 @@ type siteStatus struct {
 		Pushed         int64     `json:"recordsPushed"`
 		HintsDelivered int64     `json:"hintsDelivered"`
 		ReadRepairs    int64     `json:"readRepairs"`
+		Pulled         int64     `json:"recordsPulled"`
 	} `json:"repair"`
 }
 
@@ -155,6 +157,16 @@ func (st siteStatus) state(id string) string {
 		}
 	}
 	return ""
+}
+
+// booting reports whether node id is bootstrapping (being refilled) as this node sees it.
+func (st siteStatus) booting(id string) bool {
+	for _, n := range st.Nodes {
+		if n.ID == id {
+			return n.Booting
+		}
+	}
+	return false
 }
 
 func (st siteStatus) hints() int {
@@ -211,7 +223,8 @@ func poll(t *testing.T, d time.Duration, what string, ok func() string) time.Dur
 }
 
 // waitAlive waits until every node of `on` sees exactly `alive` alive (among layout members)
-// and knows the same buckets.
+// and done bootstrapping (nodes that joined with an empty data dir count towards read quorums
+// only once anti-entropy has found them in sync).
 func (s *site) waitAlive(ctx context.Context, d time.Duration, on []*siteNode, alive []string) {
 	s.t.Helper()
 	poll(s.t, d, fmt.Sprintf("nodes %v alive everywhere", alive), func() string {
@@ -223,6 +236,9 @@ func (s *site) waitAlive(ctx context.Context, d time.Duration, on []*siteNode, a
 			for _, id := range alive {
 				if st.state(id) != "alive" {
 					return fmt.Sprintf("%s sees %s as %q", n.ID, id, st.state(id))
+				}
+				if st.booting(id) {
+					return fmt.Sprintf("%s sees %s bootstrapping", n.ID, id)
 				}
 			}
 		}

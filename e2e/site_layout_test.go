@@ -220,7 +220,7 @@ func blobSizes(nodes []*siteNode) map[string]int64 {
 	return out
 }
 
-// pushed sums the records anti-entropy pushed and the hints delivered, on every node.
+// pushed sums the records anti-entropy pushed or pulled and the hints delivered, on every node.
 func (s *site) pushed(ctx context.Context, nodes []*siteNode) int64 {
 	s.t.Helper()
 	var total int64
@@ -229,7 +229,7 @@ func (s *site) pushed(ctx context.Context, nodes []*siteNode) int64 {
 		if err != nil {
 			s.t.Fatal(err)
 		}
-		total += st.Repair.Pushed + st.Repair.HintsDelivered
+		total += st.Repair.Pushed + st.Repair.Pulled + st.Repair.HintsDelivered
 	}
 	return total
 }

@@ -50,7 +50,11 @@ func printStatus(w io.Writer, st node.Status) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "\nNODE\tSITE\tSTATE\tPARTITIONS\tDATA\tS3\tHINTS PENDING")
 	for _, n := range st.Nodes {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%d\n", n.ID, n.Site, n.State, n.Partitions, humanBytes(n.DataBytes), n.S3, st.Hints[n.ID])
+		state := n.State
+		if n.Bootstrapping && state == "alive" {
+			state = "alive, refilling"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%d\n", n.ID, n.Site, state, n.Partitions, humanBytes(n.DataBytes), n.S3, st.Hints[n.ID])
 	}
 	tw.Flush()
 	var other []string
@@ -83,6 +87,27 @@ func printStatus(w io.Writer, st node.Status) {
 		for _, b := range names {
 			fmt.Fprintf(w, "draining bucket %s (no longer hosted by this site): %d records left to hand over, %d handed over\n", b, g.Draining[b], g.Drained[b])
 		}
+	}
+	if r.Held > 0 {
+		fmt.Fprintf(w, "this node is refilling (bootstrapping): %d/%d partitions refilled; it does not count towards read quorums yet\n", r.Refilled, r.Held)
+	}
+	if len(r.Peers) > 0 {
+		peers := make([]string, 0, len(r.Peers))
+		for p := range r.Peers {
+			peers = append(peers, p)
+		}
+		sort.Strings(peers)
+		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "\nPEER\tIN SYNC\tLAST FULL SYNC\tERROR")
+		for _, p := range peers {
+			ps := r.Peers[p]
+			last := "never"
+			if !ps.LastFullSync.IsZero() {
+				last = ps.LastFullSync.Format("2006-01-02 15:04:05")
+			}
+			fmt.Fprintf(tw, "%s\t%d/%d\t%s\t%s\n", p, ps.Equal, ps.Compared, last, ps.Error)
+		}
+		tw.Flush()
 	}
 }
 

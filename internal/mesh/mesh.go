@@ -32,6 +32,9 @@ type Member struct {
 	S3             string `json:"s3"`
 	TS             int64  `json:"ts"` // last change, unix nanos: the later record wins
 	Decommissioned bool   `json:"decommissioned,omitempty"`
+	// Bootstrapping: the node lost its data (or is new) and is being refilled; it does not count
+	// towards read quorums until it clears this (internal/replicate/bootstrap.go).
+	Bootstrapping bool `json:"bootstrapping,omitempty"`
 }
 
 // MemberState is a member and whether gossip currently sees it alive.
@@ -234,6 +237,22 @@ func (m *Mesh) Decommission(id string) error {
 	return nil
 }
 
+// SetBootstrapping changes this node's Bootstrapping flag in its member metadata and spreads it.
+func (m *Mesh) SetBootstrapping(on bool) {
+	m.mu.Lock()
+	m.o.Self.Bootstrapping = on
+	self := m.members[m.o.Self.ID]
+	self.Bootstrapping = on
+	self.TS = time.Now().UnixNano()
+	m.members[self.ID] = self
+	m.mu.Unlock()
+	m.save()
+	if err := m.ml.UpdateNode(5 * time.Second); err != nil {
+		m.log.Warn("announce member metadata", "err", err)
+	}
+	m.Broadcast(nil, []Member{self})
+}
+
 // Broadcast spreads a partial table state (and member records) to every node.
 func (m *Mesh) Broadcast(tables []byte, members []Member) {
 	b, err := json.Marshal(wireState{Members: members, Tables: tables})
@@ -314,6 +333,8 @@ func (b broadcast) Finished()                             {}
 type delegate Mesh
 
 func (d *delegate) NodeMeta(limit int) []byte {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
 	b, _ := json.Marshal(d.o.Self)
 	return b
 }
@@ -367,7 +388,7 @@ func (e *events) seen(n *memberlist.Node, alive bool) {
 	}
 	m.mu.Lock()
 	old, known := m.members[mem.ID]
-	if alive && (!known || old.RPC != mem.RPC || old.S3 != mem.S3 || old.Site != mem.Site || old.Mesh != mem.Mesh) {
+	if alive && (!known || old.RPC != mem.RPC || old.S3 != mem.S3 || old.Site != mem.Site || old.Mesh != mem.Mesh || old.Bootstrapping != mem.Bootstrapping) {
 		mem.Decommissioned = old.Decommissioned
 		mem.TS = time.Now().UnixNano()
 		m.members[mem.ID] = mem

@@ -52,8 +52,9 @@ The secret is kept in %s (mode 0600).
 	return secret, nil
 }
 
-// startCluster joins the mesh and serves data RPC for the replicas on this node.
-func (n *Node) startCluster(objects *object.Store, out io.Writer) error {
+// startCluster joins the mesh and serves data RPC for the replicas on this node. fresh: the data
+// dir was empty at start; joining a site so, the node bootstraps (replicate/bootstrap.go).
+func (n *Node) startCluster(objects *object.Store, out io.Writer, fresh bool) error {
 	cfg := n.cfg
 	secret, err := meshSecret(cfg.Data, cfg.MeshSecret, cfg.Join != "", cfg.Mesh, out)
 	if err != nil {
@@ -82,7 +83,8 @@ func (n *Node) startCluster(objects *object.Store, out io.Writer) error {
 		}
 	}
 	tables := &meshTables{objects: objects, keys: n.keys, streams: &n.streams, rules: &n.ruleTable}
-	self := mesh.Member{ID: n.id, Site: cfg.Site, Mesh: cfg.Mesh, RPC: advertise(srv.Addr(), cfg.Mesh), S3: advertise(n.s3ln.Addr().String(), cfg.Mesh)}
+	booting := fresh && len(join) > 0 || objects.Refilling()
+	self := mesh.Member{ID: n.id, Site: cfg.Site, Mesh: cfg.Mesh, RPC: advertise(srv.Addr(), cfg.Mesh), S3: advertise(n.s3ln.Addr().String(), cfg.Mesh), Bootstrapping: booting}
 	m, err := mesh.Start(mesh.Options{
 		Self: self, Join: join, Secret: secret, DataDir: cfg.Data, Tables: tables,
 		Logger: n.log, OnChange: n.membershipChanged,
@@ -103,6 +105,11 @@ func (n *Node) startCluster(objects *object.Store, out io.Writer) error {
 	srv.Apply = n.repl.ApplyFromSite
 	n.repl.SetGeoOptions(replicate.GeoOptions{SyncEvery: cfg.GeoSyncEvery, TombstoneGrace: cfg.TombstoneGrace})
 	n.repl.RegisterRoutes(srv.Mux)
+	if booting {
+		if err := n.repl.Bootstrap(m.SetBootstrapping); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
@@ -151,6 +158,11 @@ func (v meshView) SiteAlive(site string) []string {
 		}
 	}
 	return out
+}
+
+func (v meshView) Bootstrapping(id string) bool {
+	mem, _ := v.m.Member(id)
+	return mem.Bootstrapping
 }
 
 func (v meshView) RPCAddr(id string) string {

@@ -71,6 +71,8 @@ func New(cfg config.Serve, log *slog.Logger, out io.Writer) (*Node, error) {
 	}
 	n := &Node{cfg: cfg, log: log.With("node", id), id: id, started: time.Now(), reg: prometheus.NewRegistry()}
 	n.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	_, statErr := os.Stat(cfg.Data + "/meta")
+	fresh := errors.Is(statErr, os.ErrNotExist) // an empty data dir: a new node or a replaced disk
 	if n.meta, err = metastore.Open(cfg.Data+"/meta", metastore.Options{}, n.log.With("component", "metastore")); err != nil {
 		return nil, err
 	}
@@ -87,7 +89,7 @@ func New(cfg config.Serve, log *slog.Logger, out io.Writer) (*Node, error) {
 		return nil, fmt.Errorf("listen on --s3 %s: %w", cfg.S3, err)
 	}
 	if cfg.Mesh != "" {
-		if err := n.startCluster(n.objects, out); err != nil {
+		if err := n.startCluster(n.objects, out, fresh); err != nil {
 			n.Close()
 			return nil, err
 		}
@@ -224,6 +226,8 @@ type NodeStatus struct {
 	State      string `json:"state"`
 	Partitions int    `json:"partitions"`
 	DataBytes  int64  `json:"dataBytes"` // -1 when the node did not answer
+	// Bootstrapping: the node is being refilled and does not count towards read quorums yet.
+	Bootstrapping bool `json:"bootstrapping,omitempty"`
 }
 
 // RepairStatus tells how far anti-entropy and hinted handoff have got.
@@ -235,6 +239,13 @@ type RepairStatus struct {
 	Pushed         int64     `json:"recordsPushed"`
 	HintsDelivered int64     `json:"hintsDelivered"`
 	ReadRepairs    int64     `json:"readRepairs"`
+	Pulled         int64     `json:"recordsPulled"`
+	// Peers: the last anti-entropy round with each live peer.
+	Peers map[string]replicate.PeerSync `json:"peers,omitempty"`
+	// Refilled/Held: while this node is bootstrapping, the partitions it holds and how many of
+	// them are refilled.
+	Refilled int `json:"partitionsRefilled,omitempty"`
+	Held     int `json:"partitionsHeld,omitempty"`
 }
 
 func (n *Node) status(ctx context.Context) any {
@@ -250,7 +261,9 @@ func (n *Node) status(ctx context.Context) any {
 	st.Repair = RepairStatus{
 		Rounds: rs.AERounds.Load(), PartitionsOK: rs.AEPartitionsOK.Load(), Partitions: rs.AEPartitions.Load(),
 		Pushed: rs.AEPushed.Load(), HintsDelivered: rs.HintsDelivered.Load(), ReadRepairs: rs.ReadRepairs.Load(),
+		Pulled: n.repl.Pulled(), Peers: n.repl.PeerSyncs(),
 	}
+	st.Repair.Refilled, st.Repair.Held = n.repl.BootstrapProgress()
 	if t := rs.AELastSync.Load(); t > 0 {
 		st.Repair.LastFullSync = time.Unix(0, t)
 	}
@@ -284,7 +297,7 @@ func (n *Node) status(ctx context.Context) any {
 		if !ok {
 			size = -1
 		}
-		st.Nodes = append(st.Nodes, NodeStatus{ID: m.ID, Site: m.Site, S3: m.S3, State: state, Partitions: held[m.ID], DataBytes: size})
+		st.Nodes = append(st.Nodes, NodeStatus{ID: m.ID, Site: m.Site, S3: m.S3, State: state, Partitions: held[m.ID], DataBytes: size, Bootstrapping: m.Bootstrapping})
 	}
 	return st
 }

@@ -156,6 +156,7 @@ func (s *Store) DeleteBucket(ctx context.Context, name string) error {
 	batch := s.db.NewBatch()
 	defer batch.Close()
 	// Tombstones do not make a bucket non-empty; they go with it.
+	var ds []treeDelta
 	err := s.scan(objPrefix(name), func(k, v []byte) (bool, error) {
 		key, ver, ok := splitVersionKey(k, len(objPrefix(name)))
 		if !ok {
@@ -169,7 +170,7 @@ func (s *Store) DeleteBucket(ctx context.Context, name string) error {
 			return false, ErrBucketNotEmpty.With("The bucket you tried to delete is not empty (it holds %q).", key)
 		}
 		batch.Delete(k)
-		return true, nil
+		return true, s.indexRemove(batch, name, key, append([]byte(nil), k...), &ds)
 	})
 	if err != nil {
 		return err
@@ -184,6 +185,7 @@ func (s *Store) DeleteBucket(ctx context.Context, name string) error {
 	if err := batch.Commit(true); err != nil {
 		return fmt.Errorf("delete bucket %s: %w", name, err)
 	}
+	s.tree.apply(ds)
 	// Keep a tombstone so that nodes which missed the delete learn of it.
 	b := s.buckets[name]
 	return s.saveBucket(Bucket{Name: name, Created: b.Created, Deleted: true})

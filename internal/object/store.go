@@ -32,6 +32,7 @@ type Store struct {
 
 	gc    *collector
 	ownDB bool
+	tree  tree // anti-entropy's hash trees (tree.go)
 
 	// OnBucketChange, if set before use, is called (under the bucket lock) after a local change to
 	// a bucket's record, so the mesh can spread it.
@@ -97,6 +98,10 @@ func Open(dir string, opts Options) (*Store, error) {
 	s.chunkBufs.New = func() any { b := make([]byte, blobstore.ChunkSize); return &b }
 	s.ownDB = ownDB
 	if err := s.loadBuckets(); err != nil {
+		closeDB()
+		return nil, err
+	}
+	if err := s.loadTree(); err != nil {
 		closeDB()
 		return nil, err
 	}

@@ -52,10 +52,16 @@ func (s *Store) PutObjectTagging(ctx context.Context, bucket, key, versionID str
 			}
 			b := s.db.NewBatch()
 			defer b.Close()
+			var ds []treeDelta
+			if err := s.indexRemove(b, bucket, key, keys[i], &ds); err != nil {
+				return "", err
+			}
 			b.Set(keys[i], val)
+			indexAdd(b, bucket, key, r.version, keys[i], val, &ds)
 			if err := b.Commit(true); err != nil {
 				return "", err
 			}
+			s.tree.apply(ds)
 		}
 	}
 	return r.versionID(), nil

@@ -136,8 +136,12 @@ func (s *Store) apply(bucket, key string, c commit) error {
 	// Deletes first: a record replaced by a newer state of the same version (tags, purge) has the
 	// same key, and a later delete in the batch would remove the new record.
 	var dropped []string
+	var ds []treeDelta
 	for _, i := range c.remove {
 		batch.Delete(c.keys[i])
+		if err := s.indexRemove(batch, bucket, key, c.keys[i], &ds); err != nil {
+			return err
+		}
 		for _, ch := range c.recs[i].Chunks {
 			batch.Delete(refKey(ch.ID, c.keys[i]))
 			dropped = append(dropped, ch.ID)
@@ -150,6 +154,7 @@ func (s *Store) apply(bucket, key string, c commit) error {
 			return err
 		}
 		batch.Set(vk, val)
+		indexAdd(batch, bucket, key, c.add.version, vk, val, &ds)
 		for _, ch := range c.add.Chunks {
 			batch.Set(refKey(ch.ID, vk), nil)
 		}
@@ -157,6 +162,7 @@ func (s *Store) apply(bucket, key string, c commit) error {
 	if err := batch.Commit(true); err != nil {
 		return fmt.Errorf("write %s/%s: %w", bucket, key, err)
 	}
+	s.tree.apply(ds)
 	s.gc.maybeRemove(dropped)
 	return nil
 }

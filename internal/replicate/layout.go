@@ -55,6 +55,9 @@ func (s *Store) endTransition(roundStart time.Time) {
 	}
 }
 
+// layoutKnown reports whether this node knows the site's layout (see adoptLayout).
+func (s *Store) layoutKnown() bool { return true }
+
 // Transitioning reports whether a layout transition is running (for status).
 func (s *Store) Transitioning() bool {
 	s.layout.mu.Lock()
@@ -102,22 +105,35 @@ type quorumCheck struct {
 	needCur     int
 	needPrev    int
 	okCur, okPv int
+	// Reads also need answers from replicas that are not bootstrapping (bootstrap.go).
+	safeCur, safePv         int
+	needSafeCur, needSafePv int
+	booting                 func(string) bool
 }
 
 func (s *Store) newQuorumCheck(cur, prev []string, q int) *quorumCheck {
-	c := &quorumCheck{cur: cur, prev: prev, needCur: s.quorum(q, len(cur))}
+	c := &quorumCheck{cur: cur, prev: prev, needCur: s.quorum(q, len(cur)), booting: s.isBootstrapping}
+	c.needSafeCur = min(c.needCur, len(cur)-s.quorum(s.o.W, len(cur))+1)
 	if prev != nil {
 		c.needPrev = s.quorum(q, len(prev))
+		c.needSafePv = min(c.needPrev, len(prev)-s.quorum(s.o.W, len(prev))+1)
 	}
 	return c
 }
 
 func (c *quorumCheck) ok(n string) {
+	safe := !c.booting(n)
 	if slices.Contains(c.cur, n) {
 		c.okCur++
+		if safe {
+			c.safeCur++
+		}
 	}
 	if slices.Contains(c.prev, n) {
 		c.okPv++
+		if safe {
+			c.safePv++
+		}
 	}
 }
 
@@ -131,7 +147,8 @@ func (c *quorumCheck) met() bool {
 // seeing writes coordinated by nodes whose own transition has already ended (each node tracks
 // its own), which write to the new set only. Reading the old set alone returned stale values for
 // acknowledged writes (e2e TestSiteNodeFailure/5nodes: a node whose transition did not end under
-// load answered from two old replicas that had not been written for seconds).
+// load answered from two old replicas that had not been written for seconds). In each set enough
+// of the answers must come from replicas that are not bootstrapping (bootstrap.go).
 func (c *quorumCheck) readMet() bool {
-	return c.met()
+	return c.met() && c.safeCur >= c.needSafeCur && c.safePv >= c.needSafePv
 }

@@ -58,8 +58,7 @@ func newServer(local *object.Store) *Server {
 	s.Mux.HandleFunc("POST /rpc/missing", s.missing)
 	s.Mux.HandleFunc("GET /rpc/key", s.key)
 	s.Mux.HandleFunc("GET /rpc/list", s.list)
-	s.Mux.HandleFunc("POST /rpc/digests", s.digests)
-	s.Mux.HandleFunc("GET /rpc/partition", s.partition)
+	s.registerAntiEntropy() // antientropy.go
 	s.Mux.HandleFunc("POST /rpc/apply", s.apply)
 	s.Mux.HandleFunc("POST /rpc/hint", s.hint)
 	s.registerGeo() // feed.go

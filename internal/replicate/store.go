@@ -57,6 +57,7 @@ type Store struct {
 	clouds cloudClients
 	layout layout
 	geo    geoState // geo*.go, feed.go: shippers of the site and cloud outboxes
+	ae     aeState  // antientropy.go, bootstrap.go
 
 	Stats Stats
 }

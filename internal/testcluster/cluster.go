@@ -64,6 +64,7 @@ type Cluster struct {
 	crashed map[string]bool
 	noticed map[[2]string]bool // observer, peer: the observer sees the peer across a cut as dead
 	detect  *rand.Rand         // draws for noticed (the network's source is used concurrently)
+	booting map[string]bool    // nodes in the bootstrapping state, as their member metadata says
 	buckets []object.Bucket    // the mesh table: re-applied to a wiped node
 }
 
@@ -89,7 +90,7 @@ func New(t testing.TB, o Options) *Cluster {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	c := &Cluster{
-		t: t, o: o, crashed: map[string]bool{}, noticed: map[[2]string]bool{},
+		t: t, o: o, crashed: map[string]bool{}, noticed: map[[2]string]bool{}, booting: map[string]bool{},
 		detect: rand.New(rand.NewPCG(o.Rand.Uint64(), o.Rand.Uint64())),
 	}
 	c.Net = NewMemnet(o.Rand, o.Net)
@@ -102,7 +103,7 @@ func New(t testing.TB, o Options) *Cluster {
 		c.nodes = append(c.nodes, &Node{ID: id, Addr: id + ":7001", Dir: filepath.Join(root, id)})
 	}
 	for i := range c.nodes {
-		if err := c.start(i); err != nil {
+		if err := c.start(i, false); err != nil {
 			c.Close()
 			t.Fatalf("start node %d: %v", i, err)
 		}
@@ -111,8 +112,10 @@ func New(t testing.TB, o Options) *Cluster {
 	return c
 }
 
-// start opens node i's store from its directory and puts it on the network.
-func (c *Cluster) start(i int) error {
+// start opens node i's store from its directory and puts it on the network. fresh: the node
+// starts with an empty data dir in an existing site (a replaced disk), so it bootstraps, as a
+// node does that starts empty with --join.
+func (c *Cluster) start(i int, fresh bool) error {
 	n := c.nodes[i]
 	var clk clock.Clock
 	if c.o.ClockSkew > 0 && len(c.nodes) > 1 {
@@ -133,6 +136,14 @@ func (c *Cluster) start(i int) error {
 		Local: objs, Cluster: view{c, n.ID}, Client: replicate.NewClientTransport(c.Net.Transport(n.Addr)),
 		Site: Site, RF: c.o.RF, W: c.o.W, R: c.o.R, Logger: c.o.Logger.With("node", n.ID),
 	})
+	booting := fresh || objs.Refilling()
+	if booting {
+		if err := n.Repl.Bootstrap(func(on bool) { c.setBooting(n.ID, on) }); err != nil {
+			objs.Close()
+			return err
+		}
+	}
+	c.setBooting(n.ID, booting)
 	srv := replicate.NewHandlerServer(objs)
 	srv.Apply = n.Repl.ApplyFromSite
 	c.Net.Listen(n.Addr, srv.Handler())
@@ -193,9 +204,23 @@ func (c *Cluster) Restart(i int) {
 		return
 	}
 	c.closeStores(i)
-	if err := c.start(i); err != nil {
+	if err := c.start(i, false); err != nil {
 		c.t.Fatalf("restart %s: %v", c.nodes[i].ID, err)
 	}
+}
+
+func (c *Cluster) setBooting(id string, on bool) {
+	c.mu.Lock()
+	c.booting[id] = on
+	c.mu.Unlock()
+}
+
+// Bootstrapping reports whether node i is being refilled after losing its disk (it then does
+// not count towards read quorums).
+func (c *Cluster) Bootstrapping(i int) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.booting[c.nodes[i].ID]
 }
 
 // Wipe crashes node i if needed, loses its disk and restarts it empty (with the same id, and the
@@ -206,7 +231,9 @@ func (c *Cluster) Wipe(i int) {
 	if err := os.RemoveAll(c.nodes[i].Dir); err != nil {
 		c.t.Fatalf("wipe %s: %v", c.nodes[i].ID, err)
 	}
-	c.Restart(i)
+	if err := c.start(i, true); err != nil {
+		c.t.Fatalf("restart %s: %v", c.nodes[i].ID, err)
+	}
 }
 
 // Cut breaks the link between nodes i and j.
@@ -373,3 +400,9 @@ func (v view) SiteNodes(site string) []string {
 }
 
 func (v view) RPCAddr(id string) string { return id + ":7001" }
+
+func (v view) Bootstrapping(id string) bool {
+	v.c.mu.Lock()
+	defer v.c.mu.Unlock()
+	return v.c.booting[id]
+}

@@ -44,6 +44,8 @@ type NetConfig struct {
 // NetStats counts what the network did.
 type NetStats struct {
 	Sent, Delivered, Dropped, Refused, Cut int
+	// Bytes counts the URLs and bodies of delivered requests and their responses.
+	Bytes int64
 }
 
 type endpoint struct {
@@ -300,7 +302,8 @@ func (s sender) RoundTrip(req *http.Request) (*http.Response, error) {
 	if !n.Linked(s.from, to) {
 		return nil, n.lost(ctx, f.wait, "response on a cut link")
 	}
-	n.count(func(st *NetStats) { st.Delivered++ })
+	size := int64(len(req.URL.String()) + len(body) + rec.Body.Len())
+	n.count(func(st *NetStats) { st.Delivered++; st.Bytes += size })
 	resp := rec.Result()
 	resp.Request = req
 	return resp, nil

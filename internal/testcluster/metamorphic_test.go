@@ -122,9 +122,6 @@ func (r *reference) list(bucket string) map[string]object.ObjectInfo {
 // determined returns the one thing a read may return now, when the model allows only one.
 func (r *register) determined() (observed, bool) {
 	from := r.anchor
-	if r.loose {
-		from = 0
-	}
 	w := r.writes[from]
 	want := observed{absent: w.deleted, etag: w.etag}
 	for _, x := range r.writes[from+1:] {

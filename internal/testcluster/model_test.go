@@ -18,8 +18,9 @@ import (
 // looks at their stores); a strict write can then not be missed by a read quorum (R+W>RF), so a
 // read must return it or a later write. A write acknowledged through sloppy quorum (a fallback node
 // holds a hint for a home replica) may be missed by reads until the hint is delivered, so it
-// only sets what the site must hold once faults heal. Losing a disk (Wipe) loosens reads for every
-// key until the site has converged again.
+// only sets what the site must hold once faults heal. Losing a disk (Wipe) does not loosen reads:
+// the wiped node bootstraps (replicate/bootstrap.go) and reads count only replicas that have
+// their data.
 
 // write is one write of a key's history: a value (or a delete) and what the client saw.
 type write struct {
@@ -50,7 +51,6 @@ type register struct {
 	writes []write // writes[0] is the key's initial absence
 	anchor int     // latest write every read must see (or a later one)
 	final  int     // latest acknowledged write: what the site must hold after healing
-	loose  bool    // a disk was lost since the last convergence: any value ever written may show
 }
 
 func newRegister() *register {
@@ -97,9 +97,6 @@ func (r *register) record(w write) {
 // checkRead says why o may not be read now ("" when it may), and returns the write it matched.
 func (r *register) checkRead(o observed) (string, *write) {
 	from := r.anchor
-	if r.loose {
-		from = 0
-	}
 	for i := len(r.writes) - 1; i >= from; i-- {
 		if r.writes[i].matches(o) {
 			return "", &r.writes[i]
@@ -115,9 +112,6 @@ func (r *register) checkRead(o observed) (string, *write) {
 
 // candidates are the writes a read may return now.
 func (r *register) candidates() []write {
-	if r.loose {
-		return r.writes
-	}
 	return r.writes[r.anchor:]
 }
 
@@ -140,7 +134,7 @@ func (r *register) settle(o observed, w *write) {
 		nw.acked, nw.strict = true, true
 	}
 	r.writes = []write{nw}
-	r.anchor, r.final, r.loose = 0, 0, false
+	r.anchor, r.final = 0, 0
 }
 
 func (r *register) String() string {

@@ -332,6 +332,22 @@ func (s *sim) reachable(c int, bucket, key string) int {
 	return k
 }
 
+// readable reports whether coordinator c reaches a read quorum of bucket/key: R home replicas,
+// of which RF-W+1 are not bootstrapping (a replica refilling after a lost disk does not count
+// towards reads until it has the data).
+func (s *sim) readable(c int, bucket, key string) bool {
+	k, safe := 0, 0
+	for _, h := range s.c.Replicas(bucket, key) {
+		if s.c.Reachable(c, h) {
+			k++
+			if !s.c.Bootstrapping(h) {
+				safe++
+			}
+		}
+	}
+	return k >= s.r && safe >= s.rf-s.w+1
+}
+
 // listAvailable reports whether coordinator c reaches a read quorum of every partition.
 func (s *sim) listAvailable(c int) bool {
 	ids := make([]string, s.n)
@@ -339,13 +355,16 @@ func (s *sim) listAvailable(c int) bool {
 		ids[i] = s.c.Node(i).ID
 	}
 	for p := range placement.Partitions {
-		k := 0
+		k, safe := 0, 0
 		for _, id := range placement.Replicas(p, ids, s.rf) {
-			if s.c.Reachable(c, slices.Index(ids, id)) {
+			if i := slices.Index(ids, id); s.c.Reachable(c, i) {
 				k++
+				if !s.c.Bootstrapping(i) {
+					safe++
+				}
 			}
 		}
-		if k < s.r {
+		if k < s.r || safe < s.rf-s.w+1 {
 			return false
 		}
 	}
@@ -405,7 +424,7 @@ func (s *sim) execCopy(o op) {
 	}
 	for attempt := 0; ; attempt++ {
 		c := s.coordinator()
-		avail := !s.dropping && s.reachable(c, o.srcBucket, o.srcKey) >= s.r && s.reachable(c, o.bucket, o.key) >= s.w
+		avail := !s.dropping && s.readable(c, o.srcBucket, o.srcKey) && s.reachable(c, o.bucket, o.key) >= s.w
 		start := time.Now()
 		info, err := s.c.Store(c).CopyObject(s.ctx, o.srcBucket, o.srcKey, "", o.bucket, o.key, object.CopyOptions{})
 		if errors.Is(err, object.ErrNoSuchKey) {
@@ -540,7 +559,7 @@ func (s *sim) execGet(o op) {
 	reg := s.reg(o.bucket, o.key)
 	for attempt := 0; ; attempt++ {
 		c := s.coordinator()
-		avail := !s.dropping && s.reachable(c, o.bucket, o.key) >= s.r
+		avail := !s.dropping && s.readable(c, o.bucket, o.key)
 		obs, body, err := s.read(c, o.bucket, o.key)
 		if err != nil {
 			s.logf("get %s/%s via n%d: %v", o.bucket, o.key, c, err)
@@ -734,10 +753,7 @@ func (s *sim) fault() {
 		i := up[rng.IntN(len(up))]
 		s.quiesce()
 		s.c.Wipe(i)
-		s.wiped = true
-		for _, r := range s.regs {
-			r.loose = true
-		}
+		s.wiped = true // reads stay strict: the wiped node bootstraps (replicate/bootstrap.go)
 		s.counts["wipe"]++
 		s.logf("FAULT wipe n%d (disk lost, restarted empty)", i)
 		if s.o.retry {
