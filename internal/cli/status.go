@@ -109,6 +109,7 @@ func printStatus(w io.Writer, st node.Status) {
 		}
 		tw.Flush()
 	}
+	printEdge(w, st.Edge)
 }
 
 func newVersion() *cobra.Command {

@@ -20,6 +20,11 @@ type Serve struct {
 	Region   string // region reported to S3 clients and expected in signatures
 	Domain   string // base domain for virtual-hosted-style bucket addressing ("" = path style only)
 	MQTT     string // MQTT listen address ("" = off)
+	MQTTTLS  string // MQTT over TLS listen address ("" = off; needs TLSCert, TLSKey)
+	MQTTWS   string // MQTT over WebSocket listen address ("" = off)
+	MQTTWSS  string // MQTT over WebSocket in TLS listen address ("" = off; needs TLSCert, TLSKey)
+	TLSCert  string // PEM certificate (chain) file for the TLS listeners
+	TLSKey   string // PEM private key file for the TLS listeners
 	Mesh     string // node-to-node listen address ("" = single node)
 	Site     string // site this node belongs to
 	Join     string // comma-separated mesh addresses of existing nodes
@@ -64,6 +69,11 @@ func BindServe(fs *pflag.FlagSet, c *Serve) {
 	fs.StringVar(&c.Region, "region", c.Region, "region reported to S3 clients")
 	fs.StringVar(&c.Domain, "domain", c.Domain, "base `DOMAIN` for virtual-hosted-style buckets (bucket.DOMAIN)")
 	fs.StringVar(&c.MQTT, "mqtt", c.MQTT, "listen `ADDR` of the MQTT broker (empty: off)")
+	fs.StringVar(&c.MQTTTLS, "mqtt-tls", c.MQTTTLS, "listen `ADDR` of MQTT over TLS (mqtts, usually :8883; needs --tls-cert and --tls-key)")
+	fs.StringVar(&c.MQTTWS, "mqtt-ws", c.MQTTWS, "listen `ADDR` of MQTT over WebSocket (ws://, any path)")
+	fs.StringVar(&c.MQTTWSS, "mqtt-wss", c.MQTTWSS, "listen `ADDR` of MQTT over WebSocket in TLS (wss://; needs --tls-cert and --tls-key)")
+	fs.StringVar(&c.TLSCert, "tls-cert", c.TLSCert, "PEM certificate `FILE` (with its chain) of the TLS listeners")
+	fs.StringVar(&c.TLSKey, "tls-key", c.TLSKey, "PEM private key `FILE` of the TLS listeners")
 	fs.StringVar(&c.Mesh, "mesh", c.Mesh, "listen `ADDR` for other nodes of the mesh (empty: single node)")
 	fs.StringVar(&c.Site, "site", c.Site, "`NAME` of the site this node belongs to")
 	fs.StringVar(&c.Join, "join", c.Join, "mesh `HOST:PORT[,HOST:PORT]` of any existing node to join")
@@ -108,7 +118,8 @@ func (c *Serve) Validate() error {
 	if c.Data == "" {
 		return fmt.Errorf("--data must name a directory")
 	}
-	for name, addr := range map[string]string{"--s3": c.S3, "--mqtt": c.MQTT, "--mesh": c.Mesh, "--console": c.Console} {
+	for name, addr := range map[string]string{"--s3": c.S3, "--mqtt": c.MQTT, "--mesh": c.Mesh, "--console": c.Console,
+		"--mqtt-tls": c.MQTTTLS, "--mqtt-ws": c.MQTTWS, "--mqtt-wss": c.MQTTWSS} {
 		if addr == "" {
 			if name == "--s3" {
 				return fmt.Errorf("--s3 must be a listen address such as :9000")
@@ -135,6 +146,9 @@ func (c *Serve) Validate() error {
 	}
 	if c.Replicas < 1 || c.WriteQ < 1 || c.ReadQ < 1 || c.WriteQ > c.Replicas || c.ReadQ > c.Replicas {
 		return fmt.Errorf("--replicas %d, --write-quorum %d, --read-quorum %d: need 1 <= quorums <= replicas", c.Replicas, c.WriteQ, c.ReadQ)
+	}
+	if (c.MQTTTLS != "" || c.MQTTWSS != "") && (c.TLSCert == "" || c.TLSKey == "") {
+		return fmt.Errorf("--mqtt-tls and --mqtt-wss need --tls-cert FILE and --tls-key FILE (PEM)")
 	}
 	if c.Join != "" && c.Mesh == "" {
 		return fmt.Errorf("--join needs --mesh ADDR: the address this node listens on for other nodes")

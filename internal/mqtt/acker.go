@@ -30,7 +30,7 @@ const ackerDepth = 4096
 
 type ackJob struct {
 	pk   packets.Packet
-	wait func() error // nil: nothing to wait for (QoS 0 behind a QoS 1)
+	wait func() error // nil: nothing to wait for (QoS 0, or a topic no stream logs, behind a QoS 1)
 }
 
 // acker pipelines one client's publishes; see above.
@@ -126,6 +126,8 @@ func (a *ackers) complete(cl *mochi.Client, j ackJob) {
 			}
 			return // MQTT 3 has no negative ack: none at all, the client resends
 		}
+	}
+	if j.pk.FixedHeader.Qos == 1 {
 		// The client may be gone by now: the message is stored all the same, so it is
 		// published; only the PUBACK is lost, and the client resends (a duplicate, as MQTT allows).
 		_ = cl.WritePacket(puback(j.pk.PacketID, packets.CodeSuccess))

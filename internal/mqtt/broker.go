@@ -9,6 +9,7 @@
 package mqtt
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -30,6 +31,11 @@ type Options struct {
 	// Listener is where clients connect; nil runs the broker in process only (HTTP ingest and
 	// rules still work). The broker takes ownership and closes it.
 	Listener net.Listener
+	// TLSListener and WSSListener serve MQTT over TLS and over WebSocket in TLS with TLSConfig
+	// (required with either); WSListener serves MQTT over plain WebSocket. Each is optional,
+	// taken over and closed like Listener, and under the same connection limits.
+	TLSListener, WSListener, WSSListener net.Listener
+	TLSConfig                            *tls.Config
 	// DataDir keeps sessions and retained messages across restarts; "" keeps them in memory.
 	DataDir string
 	Keys    Keys    // required: credentials and topic grants
@@ -86,6 +92,8 @@ func (o *Options) Validate() error {
 		return errors.New("mqtt: MaxQueuedWrites and MaxInflight must be positive")
 	case o.StallTimeout <= 0:
 		return errors.New("mqtt: StallTimeout must be positive")
+	case (o.TLSListener != nil || o.WSSListener != nil) && o.TLSConfig == nil:
+		return errors.New("mqtt: a TLS listener needs Options.TLSConfig (a certificate and key)")
 	}
 	return nil
 }
@@ -107,6 +115,7 @@ type Broker struct {
 	peers    atomic.Pointer[peersBox]
 	subID    atomic.Int64
 	metrics  *metrics
+	extra    []net.Addr // addresses of the TLS and WebSocket listeners
 	closed   atomic.Bool
 }
 
@@ -157,13 +166,10 @@ func New(o Options) (*Broker, error) {
 		b.closeStore()
 		return nil, err
 	}
-	if o.Listener != nil {
-		b.ln = newGuardedListener("tcp", o.Listener, o.MaxConnections, o.ConnectTimeout, b.metrics.refused.Inc, o.Logger)
-		b.ln.readBuffer = o.SocketReadBuffer
-		if err := b.srv.AddListener(b.ln); err != nil {
-			b.closeStore()
-			return nil, fmt.Errorf("mqtt listener: %w", err)
-		}
+	if err := b.addListeners(o); err != nil {
+		b.srv.Close()
+		b.closeStore()
+		return nil, err
 	}
 	if err := b.srv.Serve(); err != nil {
 		b.srv.Close()
@@ -205,6 +211,47 @@ func (b *Broker) addHooks(o Options) error {
 	return nil
 }
 
+// addListeners adds the listeners of o: plain TCP, TLS, WebSocket and WebSocket over TLS.
+func (b *Broker) addListeners(o Options) error {
+	if o.Listener != nil {
+		b.ln = newGuardedListener("tcp", o.Listener, o.MaxConnections, o.ConnectTimeout, b.metrics.refused.Inc, o.Logger)
+		b.ln.readBuffer = o.SocketReadBuffer
+		if err := b.srv.AddListener(b.ln); err != nil {
+			return fmt.Errorf("mqtt listener: %w", err)
+		}
+	}
+	if o.TLSListener != nil {
+		cfg := o.TLSConfig.Clone()
+		cfg.MinVersion = max(cfg.MinVersion, tls.VersionTLS12)
+		// The TLS handshake happens on the first read, within the connection's CONNECT deadline.
+		ln := newGuardedListener("tls", tls.NewListener(o.TLSListener, cfg), o.MaxConnections, o.ConnectTimeout, b.metrics.refused.Inc, o.Logger)
+		if err := b.srv.AddListener(ln); err != nil {
+			return fmt.Errorf("mqtt tls listener: %w", err)
+		}
+		b.extra = append(b.extra, o.TLSListener.Addr())
+	}
+	for _, ws := range []struct {
+		id  string
+		ln  net.Listener
+		tls bool
+	}{{"ws", o.WSListener, false}, {"wss", o.WSSListener, true}} {
+		if ws.ln == nil {
+			continue
+		}
+		ln := ws.ln
+		if ws.tls {
+			cfg := o.TLSConfig.Clone()
+			cfg.MinVersion = max(cfg.MinVersion, tls.VersionTLS12)
+			ln = tls.NewListener(ln, cfg)
+		}
+		if err := b.srv.AddListener(newWSListener(ws.id, ln, o.MaxConnections, o.ConnectTimeout, b.metrics.refused.Inc, o.Logger)); err != nil {
+			return fmt.Errorf("mqtt %s listener: %w", ws.id, err)
+		}
+		b.extra = append(b.extra, ws.ln.Addr())
+	}
+	return nil
+}
+
 func (b *Broker) closeStore() {
 	if b.store != nil {
 		b.store.Stop() // mochi stops it on Close; not when New fails half way
@@ -222,6 +269,10 @@ func (b *Broker) Addr() net.Addr {
 	}
 	return b.ln.ln.Addr()
 }
+
+// Addrs lists the addresses of the TLS and WebSocket listeners, in the order tls, ws, wss
+// (those configured).
+func (b *Broker) Addrs() []net.Addr { return b.extra }
 
 // Close disconnects every client, stops the broker's goroutines and closes its store.
 func (b *Broker) Close() error {

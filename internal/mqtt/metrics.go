@@ -72,3 +72,31 @@ func newMetrics(reg prometheus.Registerer, info *system.Info) (*metrics, error) 
 	}
 	return m, nil
 }
+
+// Stats are the broker's counters for a status page.
+type Stats struct {
+	Listeners        []string `json:"listeners,omitempty"` // addresses (tcp first, then tls, ws, wss)
+	Connections      int64    `json:"connections"`
+	MessagesReceived int64    `json:"messagesReceived"` // PUBLISH packets from clients
+	MessagesSent     int64    `json:"messagesSent"`     // PUBLISH packets to clients
+	Dropped          int64    `json:"dropped"`          // deliveries dropped (full queue or in-flight window)
+	Retained         int64    `json:"retained"`
+	Subscriptions    int64    `json:"subscriptions"`
+}
+
+// Stats returns the broker's counters now.
+func (b *Broker) Stats() Stats {
+	i := b.srv.Info
+	ld := func(p *int64) int64 { return atomic.LoadInt64(p) }
+	s := Stats{
+		Connections: ld(&i.ClientsConnected), MessagesReceived: ld(&i.MessagesReceived), MessagesSent: ld(&i.MessagesSent),
+		Dropped: ld(&i.MessagesDropped) + ld(&i.InflightDropped), Retained: ld(&i.Retained), Subscriptions: ld(&i.Subscriptions),
+	}
+	if a := b.Addr(); a != nil {
+		s.Listeners = append(s.Listeners, a.String())
+	}
+	for _, a := range b.extra {
+		s.Listeners = append(s.Listeners, a.String())
+	}
+	return s
+}

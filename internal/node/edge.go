@@ -1,6 +1,7 @@
 package node
 
 import (
+	"crypto/tls"
 	"fmt"
 	"net"
 	"net/http"
@@ -29,21 +30,15 @@ type edge struct {
 // openEdge starts the broker (listening on --mqtt when set), ingest and the rules.
 func (n *Node) openEdge(verifier *sigv4.Verifier) error {
 	o := mqtt.DefaultOptions()
-	if n.cfg.MQTT != "" {
-		ln, err := net.Listen("tcp", n.cfg.MQTT)
-		if err != nil {
-			return fmt.Errorf("listen on --mqtt %s: %w", n.cfg.MQTT, err)
-		}
-		o.Listener = ln
+	if err := n.mqttListeners(&o); err != nil {
+		return err
 	}
 	o.DataDir = filepath.Join(n.cfg.Data, "mqtt")
 	o.Keys, o.Registerer, o.Logger = n.keys, n.reg, n.log.With("component", "mqtt")
 	o.Journal = n.streamJournal() // streams.go: messages are logged before they are acknowledged
 	b, err := mqtt.New(o)
 	if err != nil {
-		if o.Listener != nil {
-			o.Listener.Close()
-		}
+		closeMQTTListeners(&o)
 		return err
 	}
 	n.edge.broker = b
@@ -61,7 +56,47 @@ func (n *Node) openEdge(verifier *sigv4.Verifier) error {
 	if a := b.Addr(); a != nil {
 		n.log.Info("mqtt broker listening", "mqtt", a.String())
 	}
+	for _, a := range b.Addrs() {
+		n.log.Info("mqtt broker listening", "addr", a.String())
+	}
 	return nil
+}
+
+// mqttListeners opens the broker's sockets (--mqtt, --mqtt-tls, --mqtt-ws, --mqtt-wss), so that
+// a port in use fails start-up, and loads the TLS certificate.
+func (n *Node) mqttListeners(o *mqtt.Options) error {
+	for _, l := range []struct {
+		flag, addr string
+		ln         *net.Listener
+	}{{"--mqtt", n.cfg.MQTT, &o.Listener}, {"--mqtt-tls", n.cfg.MQTTTLS, &o.TLSListener},
+		{"--mqtt-ws", n.cfg.MQTTWS, &o.WSListener}, {"--mqtt-wss", n.cfg.MQTTWSS, &o.WSSListener}} {
+		if l.addr == "" {
+			continue
+		}
+		ln, err := net.Listen("tcp", l.addr)
+		if err != nil {
+			closeMQTTListeners(o)
+			return fmt.Errorf("listen on %s %s: %w", l.flag, l.addr, err)
+		}
+		*l.ln = ln
+	}
+	if o.TLSListener != nil || o.WSSListener != nil {
+		cert, err := tls.LoadX509KeyPair(n.cfg.TLSCert, n.cfg.TLSKey)
+		if err != nil {
+			closeMQTTListeners(o)
+			return fmt.Errorf("load --tls-cert %s and --tls-key %s: %w", n.cfg.TLSCert, n.cfg.TLSKey, err)
+		}
+		o.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
+	return nil
+}
+
+func closeMQTTListeners(o *mqtt.Options) {
+	for _, ln := range []net.Listener{o.Listener, o.TLSListener, o.WSListener, o.WSSListener} {
+		if ln != nil {
+			ln.Close()
+		}
+	}
 }
 
 // closeEdge stops the rules (checkpointing them), then the broker. Safe to call twice.

@@ -25,6 +25,7 @@ type mqttPeers struct {
 	client  *replicate.Client
 	queue   chan peerMsg
 	dropped atomic.Int64
+	repl    *streamRepl // stream logs' copies on the other nodes (streamrepl.go)
 	cancel  context.CancelFunc
 	done    chan struct{}
 }
@@ -46,6 +47,12 @@ func (n *Node) startMQTTPeers(client *replicate.Client) {
 		Help: "MQTT messages not forwarded to other nodes of the site because the queue was full or a peer kept failing.",
 	}, func() float64 { return float64(p.dropped.Load()) }))
 	n.cluster.rpc.Mux.HandleFunc("POST /rpc/mqtt", p.receive)
+	n.streams.mu.Lock()
+	j := n.streams.journal
+	n.streams.mu.Unlock()
+	if j != nil {
+		p.repl = n.startStreamRepl(client, j)
+	}
 	n.mqttPeers = p
 	n.edge.broker.SetPeers(p)
 	go p.run(ctx)
@@ -137,6 +144,7 @@ func (p *mqttPeers) close() {
 	}
 	p.cancel()
 	<-p.done
+	p.repl.close()
 }
 
 var _ mqtt.Peers = (*mqttPeers)(nil)

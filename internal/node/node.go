@@ -216,6 +216,7 @@ type Status struct {
 	Hints    map[string]int       `json:"hintsPending"`
 	Repair   RepairStatus         `json:"repair"`
 	Geo      *replicate.GeoStatus `json:"geo,omitempty"` // cross-site repair, drain, tombstone purge
+	Edge     *EdgeStatus          `json:"edge,omitempty"` // MQTT and streams (edgestatus.go)
 }
 
 // NodeStatus is one member as this node sees it.
@@ -256,6 +257,7 @@ func (n *Node) status(ctx context.Context) any {
 		Corrupt: n.objects.Corruptions(), Replicas: n.cfg.Replicas,
 		Quorums: fmt.Sprintf("W=%d R=%d", n.cfg.WriteQ, n.cfg.ReadQ),
 		Hints:   n.repl.PendingHints(),
+		Edge:    n.edgeStatus(),
 	}
 	rs := &n.repl.Stats
 	st.Repair = RepairStatus{

@@ -16,6 +16,7 @@ import (
 type streams struct {
 	mu      sync.Mutex
 	m       *stream.Manager
+	journal *siteJournal // the broker's journal: m plus replication to the site (streamrepl.go)
 	pending []stream.Def // definitions gossip brought before the manager opened
 }
 
@@ -59,10 +60,15 @@ func (n *Node) closeStreams() {
 
 // streamJournal is the broker's journal (nil before openStreams).
 func (n *Node) streamJournal() mqtt.Journal {
-	if m := n.streams.manager(); m != nil {
-		return m
+	m := n.streams.manager()
+	if m == nil {
+		return nil
 	}
-	return nil
+	j := &siteJournal{m: m}
+	n.streams.mu.Lock()
+	n.streams.journal = j
+	n.streams.mu.Unlock()
+	return j
 }
 
 // streamsAPI is the admin API's view of the streams (a nil interface when there are none).

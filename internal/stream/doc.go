@@ -20,10 +20,11 @@
 // (and HTTP ingest before it answers), and waits for the append: with Sync "fsync" (the
 // default) the message is then fsynced on this node's disk; with "write" it is written (it
 // survives kill -9, and is fsynced within SyncEvery). QoS 0 messages are appended without
-// waiting. The other nodes of the site log the message when the mesh delivers it to them
-// (asynchronously, as Peer entries): that copy is best effort (the mesh queue is bounded and
-// counts what it drops) and a node that was down misses what was published meanwhile; the copy
-// that counts, the one forwarded and archived, is the one on the node the message entered by.
+// waiting. In a site of several nodes the node's journal (internal/node/streamrepl.go) also
+// copies each logged message to the site's other live nodes, which log it as a Peer entry, and
+// a QoS 1/2 publish is acknowledged only once W-1 of them have it durably as well (fewer only
+// when fewer peers answer: counted, see there). The copy that is forwarded and archived is the
+// one on the node the message entered by (its Local entry).
 //
 // It must not know the broker beyond the mqtt.Journal seam, nor the mesh beyond Options.Sites.
 package stream

@@ -167,3 +167,12 @@ func Context(t testing.TB) context.Context {
 	t.Cleanup(cancel)
 	return ctx
 }
+
+// Signal sends sig to the running process (e.g. SIGSTOP and SIGCONT to freeze a node without
+// closing its sockets).
+func (n *Node) Signal(sig syscall.Signal) error {
+	if n.cmd == nil || n.cmd.Process == nil {
+		return fmt.Errorf("node on %s is not running", n.Addr)
+	}
+	return n.cmd.Process.Signal(sig)
+}

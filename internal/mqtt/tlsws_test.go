@@ -1,0 +1,124 @@
+package mqtt_test
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"math/big"
+	"net"
+	"testing"
+	"time"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/minicloud/minicloud/internal/mqtt"
+)
+
+// selfSigned returns a server certificate for 127.0.0.1 and a pool that trusts it.
+func selfSigned(t *testing.T) (tls.Certificate, *x509.CertPool) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "minicloud test"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, KeyUsage: x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}, IsCA: true, BasicConstraintsValid: true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(cert)
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, pool
+}
+
+func listen(t *testing.T) net.Listener {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ln
+}
+
+// TestTLSAndWebSocketListeners: paho clients over TLS (mqtts), plain WebSocket and WebSocket in
+// TLS reach the same broker: a message published over each arrives at subscribers on the
+// others; wrong credentials are refused there as on plain TCP, and a client that does not
+// speak TLS gets nothing from the TLS port while the broker keeps serving.
+func TestTLSAndWebSocketListeners(t *testing.T) {
+	e := newEnv(t)
+	cert, pool := selfSigned(t)
+	e.broker.Close()
+	tlsLn, wsLn, wssLn := listen(t), listen(t), listen(t)
+	e.start(e.addr, func(o *mqtt.Options) {
+		o.TLSListener, o.WSListener, o.WSSListener = tlsLn, wsLn, wssLn
+		o.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}}
+	})
+	if got := len(e.broker.Addrs()); got != 3 {
+		t.Fatalf("Addrs lists %d listeners, want 3", got)
+	}
+	urls := map[string]string{
+		"tls": "ssl://" + tlsLn.Addr().String(),
+		"ws":  "ws://" + wsLn.Addr().String() + "/mqtt",
+		"wss": "wss://" + wssLn.Addr().String() + "/mqtt",
+	}
+	opts := func(url, id, secret string) *paho.ClientOptions {
+		return paho.NewClientOptions().AddBroker(url).SetClientID(id).SetUsername(rootKey).SetPassword(secret).
+			SetProtocolVersion(4).SetAutoReconnect(false).SetConnectRetry(false).SetConnectTimeout(5 * time.Second).
+			SetTLSConfig(&tls.Config{RootCAs: pool})
+	}
+	inboxes := map[string]*inbox{}
+	clients := map[string]paho.Client{}
+	for name, url := range urls {
+		c := e.connect(opts(url, "c-"+name, rootSecret))
+		in := newInbox()
+		wait(t, c.Subscribe("over/#", 1, in.handler), "subscribe over "+name)
+		clients[name], inboxes[name] = c, in
+	}
+	for _, name := range []string{"tls", "ws", "wss"} {
+		wait(t, clients[name].Publish("over/"+name, 1, false, "via "+name), "publish over "+name)
+	}
+	for name, in := range inboxes {
+		got := in.waitN(t, 3)
+		seen := map[string]bool{}
+		for _, m := range got {
+			seen[m.payload] = true
+		}
+		for _, from := range []string{"tls", "ws", "wss"} {
+			if !seen["via "+from] {
+				t.Errorf("subscriber over %s did not get the message published over %s: %v", name, from, got)
+			}
+		}
+	}
+	for name, url := range urls {
+		c := paho.NewClient(opts(url, "bad-"+name, "wrong-secret"))
+		tok := c.Connect()
+		if !tok.WaitTimeout(10*time.Second) || tok.Error() == nil {
+			t.Errorf("connect over %s with a wrong secret: accepted", name)
+		}
+	}
+	// Plain MQTT to the TLS port: the handshake fails, nothing is served, the broker goes on.
+	raw, err := net.DialTimeout("tcp", tlsLn.Addr().String(), 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw.Write([]byte{0x10, 0x10, 0, 4, 'M', 'Q', 'T', 'T', 4, 2, 0, 30, 0, 4, 'x', 'x', 'x', 'x'})
+	raw.SetReadDeadline(time.Now().Add(5 * time.Second))
+	buf := make([]byte, 4)
+	if n, _ := raw.Read(buf); n > 0 && buf[0] == 0x20 {
+		t.Fatal("a plain MQTT client got a CONNACK on the TLS port")
+	}
+	raw.Close()
+	wait(t, clients["tls"].Publish("over/after", 1, false, "still here"), "publish after garbage")
+}

@@ -1,0 +1,357 @@
+package node
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/minicloud/minicloud/internal/mqtt"
+	"github.com/minicloud/minicloud/internal/replicate"
+	"github.com/minicloud/minicloud/internal/stream"
+)
+
+// Stream logs are replicated within the site as objects are (DESIGN I1): a message that a
+// stream logs is appended to this node's log and sent to every other live node of the site,
+// which appends it to its own log (as a Peer entry) and answers once that is durable; a QoS 1
+// or 2 publish is acknowledged only when this node's copy and W-1 of the peers' are (W is
+// --write-quorum). So an acknowledged message survives SIGKILL or the loss of the node it
+// entered through: it is in the logs of the nodes that acknowledged it, and was delivered to
+// their subscribers.
+//
+// What is weaker than objects, and why:
+//   - A peer that gossip says is alive but that fails (a SIGKILL not yet detected) or whose
+//     queue is full counts as down for that message: the publish is then acknowledged with
+//     fewer copies when fewer peers answer (counted in
+//     minicloud_stream_underreplicated_acks_total) rather than refused. An edge site keeps
+//     taking its sensors' data with one node left; objects refuse such writes.
+//   - A node that was down misses what was logged meanwhile (no hinted handoff or anti-entropy
+//     for logs); each node's log holds what reached it.
+//   - Forwarding to other sites and archiving ship the copy of the node the message entered
+//     by (Local entries): if that node's disk is lost for good, the peer copies stay readable
+//     in the site but are not forwarded.
+//
+// Delivery to MQTT subscribers on the other nodes still rides on mqttPeers (best effort,
+// separate queue): the peer's journal ignores those deliveries (FromPeer), the replication RPC
+// below logs them.
+
+// siteJournal is the broker's journal on a node: the stream manager, plus replication to the
+// site's other nodes once the mesh is up.
+type siteJournal struct {
+	m    *stream.Manager
+	repl atomic.Pointer[streamRepl]
+}
+
+var _ mqtt.Journal = (*siteJournal)(nil)
+
+func (j *siteJournal) Record(msg mqtt.JournalMessage) func() error {
+	r := j.repl.Load()
+	if msg.FromPeer && r != nil {
+		return nil // logged when the replication RPC brought it (receiveAppend)
+	}
+	wait := j.m.Record(msg)
+	if wait == nil || r == nil {
+		return wait
+	}
+	e := r.replicate(msg, msg.QoS > 0)
+	return func() error {
+		err := wait()
+		e.wait()
+		return err
+	}
+}
+
+// streamRepl sends stream messages to the site's other nodes.
+type streamRepl struct {
+	n      *Node
+	client *replicate.Client
+	want   int // copies on peers a publish waits for: W-1
+	j      *siteJournal
+
+	peers atomic.Pointer[[]*replPeer] // live peers of the site now
+	byID  map[string]*replPeer        // refresher goroutine only
+
+	under, dropped atomic.Int64
+	ctx            context.Context
+	cancel         context.CancelFunc
+	wg             sync.WaitGroup
+}
+
+// replEntry is one message on its way to the peers.
+type replEntry struct {
+	msg  peerMsg
+	r    *streamRepl
+	done chan struct{} // nil: nobody waits (QoS 0, or no peer to wait for)
+
+	mu             sync.Mutex
+	targets, need  int // peers it was queued for; acks that complete it
+	acks, answered int
+	closed         bool
+}
+
+// replWaitMax bounds a publisher's wait for peers: a peer dropped from the set while a message
+// was being queued for it never answers; past this, the message counts as under-replicated.
+const replWaitMax = 15 * time.Second
+
+func (e *replEntry) wait() {
+	if e.done == nil {
+		return
+	}
+	t := time.NewTimer(replWaitMax)
+	defer t.Stop()
+	select {
+	case <-e.done:
+	case <-t.C:
+		e.r.under.Add(1)
+	}
+}
+
+// result records one peer's answer; the entry is done when need peers have it, or when every
+// peer answered (with fewer copies: counted as under-replicated).
+func (e *replEntry) result(ok bool) {
+	if e.done == nil {
+		return
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if ok {
+		e.acks++
+	}
+	e.answered++
+	if e.closed || e.acks < e.need && e.answered < e.targets {
+		return
+	}
+	e.closed = true
+	if e.acks < e.r.want {
+		e.r.under.Add(1)
+	}
+	close(e.done)
+}
+
+// replPeer is one peer's queue and sender goroutine.
+type replPeer struct {
+	id, addr string
+	q        chan *replEntry
+	cancel   context.CancelFunc
+}
+
+const (
+	replQueue = 1 << 15 // messages waiting for one peer; beyond, the peer counts as down for them
+	replBatch = 512
+)
+
+func (n *Node) startStreamRepl(client *replicate.Client, j *siteJournal) *streamRepl {
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &streamRepl{n: n, client: client, want: n.cfg.WriteQ - 1, j: j, byID: map[string]*replPeer{}, ctx: ctx, cancel: cancel}
+	none := []*replPeer{}
+	r.peers.Store(&none)
+	n.reg.MustRegister(
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "minicloud_stream_underreplicated_acks_total",
+			Help: "QoS 1/2 stream messages acknowledged with fewer than write-quorum copies in the site because peers were down or failing.",
+		}, func() float64 { return float64(r.under.Load()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "minicloud_stream_replication_dropped_total",
+			Help: "Stream messages not copied to a peer of the site (its queue was full or it failed).",
+		}, func() float64 { return float64(r.dropped.Load()) }),
+	)
+	n.cluster.rpc.Mux.HandleFunc("POST /rpc/stream-append", r.receive)
+	r.refresh()
+	r.wg.Add(1)
+	go r.watch()
+	j.repl.Store(r)
+	return r
+}
+
+// replicate queues msg for every live peer; the entry's wait returns once W-1 have it.
+func (r *streamRepl) replicate(msg mqtt.JournalMessage, durable bool) *replEntry {
+	peers := *r.peers.Load()
+	if r.ctx.Err() != nil {
+		peers = nil // closing: nobody sends any more
+	}
+	e := &replEntry{msg: peerMsg{Topic: msg.Topic, Payload: append([]byte(nil), msg.Payload...), QoS: msg.QoS}, r: r,
+		targets: len(peers), need: min(r.want, len(peers))}
+	if durable {
+		if e.need > 0 {
+			e.done = make(chan struct{})
+		} else if r.want > 0 {
+			r.under.Add(1) // no peer alive to copy it to
+		}
+	}
+	for _, p := range peers {
+		select {
+		case p.q <- e:
+		default:
+			r.dropped.Add(1)
+			e.result(false)
+		}
+	}
+	return e
+}
+
+// watch keeps the peer set in line with the mesh's view of the site until stopped.
+func (r *streamRepl) watch() {
+	defer r.wg.Done()
+	t := time.NewTicker(500 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-r.ctx.Done():
+			for id, p := range r.byID {
+				p.cancel()
+				delete(r.byID, id)
+			}
+			return
+		case <-t.C:
+			r.refresh()
+		}
+	}
+}
+
+func (r *streamRepl) refresh() {
+	live := map[string]string{}
+	for _, m := range r.n.cluster.mesh.Members() {
+		if m.ID != r.n.id && m.Site == r.n.cfg.Site && m.Alive && !m.Decommissioned {
+			live[m.ID] = m.RPC
+		}
+	}
+	changed := false
+	for id, p := range r.byID {
+		if addr, ok := live[id]; !ok || addr != p.addr {
+			p.cancel() // its goroutine fails what is still queued
+			delete(r.byID, id)
+			changed = true
+		}
+	}
+	for id, addr := range live {
+		if r.byID[id] == nil {
+			ctx, cancel := context.WithCancel(r.ctx)
+			p := &replPeer{id: id, addr: addr, q: make(chan *replEntry, replQueue), cancel: cancel}
+			r.byID[id] = p
+			r.wg.Add(1)
+			go r.send(ctx, p)
+			changed = true
+		}
+	}
+	if changed {
+		peers := make([]*replPeer, 0, len(r.byID))
+		for _, p := range r.byID {
+			peers = append(peers, p)
+		}
+		r.peers.Store(&peers)
+	}
+}
+
+// send ships p's queue in batches, in order, until ctx ends; then it fails what is left (a
+// replicate that loaded the old peer set may still queue a little: those wait for the drain).
+func (r *streamRepl) send(ctx context.Context, p *replPeer) {
+	defer r.wg.Done()
+	batch := make([]*replEntry, 0, replBatch)
+	msgs := make([]peerMsg, 0, replBatch)
+	for {
+		select {
+		case <-ctx.Done():
+			r.drain(p)
+			return
+		case e := <-p.q:
+			batch = append(batch[:0], e)
+		}
+	fill:
+		for len(batch) < replBatch {
+			select {
+			case e := <-p.q:
+				batch = append(batch, e)
+			default:
+				break fill
+			}
+		}
+		msgs = msgs[:0]
+		for _, e := range batch {
+			msgs = append(msgs, e.msg)
+		}
+		err := r.post(ctx, p.addr, msgs)
+		if err != nil {
+			r.dropped.Add(int64(len(batch)))
+			r.n.log.Debug("stream replication to a peer failed", "peer", p.id, "messages", len(batch), "err", err)
+		}
+		for _, e := range batch {
+			e.result(err == nil)
+		}
+	}
+}
+
+func (r *streamRepl) drain(p *replPeer) {
+	for {
+		select {
+		case e := <-p.q:
+			r.dropped.Add(1)
+			e.result(false)
+		case <-time.After(100 * time.Millisecond):
+			return
+		}
+	}
+}
+
+// post sends a batch, trying again once on failure (a connection the peer closed while idle).
+func (r *streamRepl) post(ctx context.Context, addr string, msgs []peerMsg) error {
+	body, err := json.Marshal(msgs)
+	if err != nil {
+		return err
+	}
+	for attempt := 0; ; attempt++ {
+		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		err = r.client.Post(cctx, addr, "/rpc/stream-append", body)
+		cancel()
+		if err == nil || attempt == 1 || ctx.Err() != nil {
+			return err
+		}
+	}
+}
+
+// receive appends a peer's batch to this node's logs and answers once it is durable.
+func (r *streamRepl) receive(w http.ResponseWriter, req *http.Request) {
+	var msgs []peerMsg
+	if err := json.NewDecoder(io.LimitReader(req.Body, 64<<20)).Decode(&msgs); err != nil {
+		http.Error(w, "stream append: "+err.Error(), http.StatusBadRequest)
+		return
+	}
+	m := r.n.streams.manager()
+	if m == nil {
+		http.Error(w, "stream append: no stream manager", http.StatusServiceUnavailable)
+		return
+	}
+	var waits []func() error
+	for _, msg := range msgs {
+		if err := mqtt.ValidTopic(msg.Topic); err != nil {
+			http.Error(w, "stream append: "+err.Error(), http.StatusBadRequest)
+			return
+		}
+		if wait := m.Record(mqtt.JournalMessage{Topic: msg.Topic, Payload: msg.Payload, QoS: msg.QoS, FromPeer: true}); wait != nil {
+			waits = append(waits, wait)
+		}
+	}
+	var errs []error
+	for _, wait := range waits {
+		errs = append(errs, wait())
+	}
+	if err := errors.Join(errs...); err != nil {
+		http.Error(w, "stream append: "+err.Error(), http.StatusInternalServerError)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (r *streamRepl) close() {
+	if r == nil {
+		return
+	}
+	r.j.repl.Store(nil) // the broker outlives this: it logs locally from now on
+	r.cancel()
+	r.wg.Wait()
+}
