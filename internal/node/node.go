@@ -215,7 +215,7 @@ type Status struct {
 	Nodes    []NodeStatus         `json:"nodes"`
 	Hints    map[string]int       `json:"hintsPending"`
 	Repair   RepairStatus         `json:"repair"`
-	Geo      *replicate.GeoStatus `json:"geo,omitempty"` // cross-site repair, drain, tombstone purge
+	Geo      *replicate.GeoStatus `json:"geo,omitempty"`  // cross-site repair, drain, tombstone purge
 	Edge     *EdgeStatus          `json:"edge,omitempty"` // MQTT and streams (edgestatus.go)
 }
 
