@@ -158,8 +158,13 @@ func (c *ruleCheckpoints) Load(ctx context.Context, rule string) ([]byte, error)
 	}
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
+	// The bucket first: a node that has not heard of it yet by gossip would answer NoSuchBucket
+	// though the replicas hold the checkpoint, and the rule would start afresh.
+	if err := c.ensureBucket(ctx); err != nil {
+		return nil, err
+	}
 	_, r, err := repl.GetObject(ctx, c.bucket, ckptKey(rule), "", 0, -1)
-	if errors.Is(err, object.ErrNoSuchKey) || errors.Is(err, object.ErrNoSuchBucket) {
+	if errors.Is(err, object.ErrNoSuchKey) {
 		return nil, nil
 	}
 	if err != nil {
@@ -169,23 +174,31 @@ func (c *ruleCheckpoints) Load(ctx context.Context, rule string) ([]byte, error)
 	return io.ReadAll(r)
 }
 
+func (c *ruleCheckpoints) ensureBucket(ctx context.Context) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.ready {
+		return nil
+	}
+	repl := c.n.repl
+	if _, err := repl.GetBucket(ctx, c.bucket); err != nil {
+		err = repl.CreateBucketSites(ctx, c.bucket, []string{c.n.cfg.Site})
+		if err != nil && !errors.Is(err, object.ErrBucketExists) {
+			return fmt.Errorf("create bucket %s: %w", c.bucket, err)
+		}
+	}
+	c.ready = true
+	return nil
+}
+
 func (c *ruleCheckpoints) Save(ctx context.Context, rule string, data []byte, _ bool) error {
 	repl := c.n.repl
 	if repl == nil {
 		return errors.New("node is closing")
 	}
-	c.mu.Lock()
-	if !c.ready {
-		if _, err := repl.GetBucket(ctx, c.bucket); err != nil {
-			err = repl.CreateBucketSites(ctx, c.bucket, []string{c.n.cfg.Site})
-			if err != nil && !errors.Is(err, object.ErrBucketExists) {
-				c.mu.Unlock()
-				return fmt.Errorf("create bucket %s: %w", c.bucket, err)
-			}
-		}
-		c.ready = true
+	if err := c.ensureBucket(ctx); err != nil {
+		return err
 	}
-	c.mu.Unlock()
 	// Every save is durable on W replicas: a successor must find what a window's results were
 	// delivered with.
 	_, err := repl.PutObject(ctx, c.bucket, ckptKey(rule), bytes.NewReader(data), int64(len(data)),

@@ -48,6 +48,9 @@ type Checkpoints interface {
 type checkpoint struct {
 	Format  int               `json:"ckpt"` // 2; the first format was the bare engine state
 	Offsets map[string]uint64 `json:"offsets,omitempty"`
+	// Partial counts the events already processed of the entry at Offsets[origin], when a
+	// checkpoint was taken amid an entry that holds several (a JSON array).
+	Partial map[string]int `json:"partial,omitempty"`
 	// Since is when the rule first ran: an origin it has no offset for is read from then on.
 	Since int64           `json:"since,omitempty"`
 	State json.RawMessage `json:"state"`

@@ -62,7 +62,8 @@ func (rt *Runtime) startLocked(rs *ruleState) {
 		}
 	}
 	ctx, cancel := context.WithCancel(rt.ctx)
-	w := &worker{rt: rt, rs: rs, rule: rule, in: make(chan item, rt.o.QueueLength), ctx: ctx, offsets: map[string]uint64{}}
+	w := &worker{rt: rt, rs: rs, rule: rule, in: make(chan item, rt.o.QueueLength), ctx: ctx,
+		offsets: map[string]uint64{}, partial: map[string]int{}}
 	w.interval = rt.o.CheckpointInterval
 	if ms := rs.spec.Options.CheckpointInterval; ms > 0 {
 		w.interval = time.Duration(ms) * time.Millisecond
@@ -83,12 +84,21 @@ func (rt *Runtime) startLocked(rs *ruleState) {
 	}
 	if w.logStream != "" {
 		input = "stream log " + w.logStream
+		rt.log.Info("rule reads its stream log", "rule", rs.name, "stream", w.logStream, "from", ck.Offsets, "checkpoint_by", ck.Node, "checkpoint_out", ck.Out)
 		for o, off := range ck.Offsets {
 			w.offsets[o] = off
 		}
+		for o, n := range ck.Partial {
+			w.partial[o] = n
+		}
+		// Without a checkpoint, from when the rule was defined (a successor that finds none
+		// must not skip what came meanwhile), or from now.
 		w.since = time.Unix(0, ck.Since)
 		if ck.Since == 0 {
 			w.since = rt.o.Clock.Now()
+			if ts := rt.ruleRecs[rs.name].TS; ts > 0 && ts < w.since.UnixNano() {
+				w.since = time.Unix(0, ts)
+			}
 		}
 	} else {
 		unsub, err := rt.o.Broker.Subscribe(st.DataSource, w.enqueue)
@@ -112,8 +122,9 @@ func (rt *Runtime) startLocked(rs *ruleState) {
 	if w.logStream != "" {
 		for _, origin := range rt.o.Logs.Origins(w.logStream) {
 			start, known := w.offsets[origin]
+			skip := w.partial[origin]
 			wg.Add(1)
-			go func() { defer wg.Done(); w.readLog(origin, start, known) }()
+			go func() { defer wg.Done(); w.readLog(origin, start, skip, known) }()
 		}
 	}
 	wg.Add(1)
@@ -130,7 +141,9 @@ type item struct {
 	ev     rules.Event
 	origin string
 	next   uint64
-	pos    bool // next is set
+	pos    bool   // next is set: the entry's last event, or no event
+	entry  uint64 // otherwise: the entry's offset, and the event's index in it
+	idx    int
 }
 
 // worker is the one goroutine that owns a running rule's *rules.Rule.
@@ -148,6 +161,7 @@ type worker struct {
 	logStream string            // the persisted stream read, or "" (live broker messages)
 	since     time.Time         // the rule's first start: origins without an offset start here
 	offsets   map[string]uint64 // loop goroutine only: next offset per origin
+	partial   map[string]int    // loop goroutine only: events of the entry at offsets[origin] processed
 }
 
 // runner is a goroutine of a run that delivers an action's outbox (webhook, object).
@@ -204,8 +218,9 @@ func (w *worker) push(ev rules.Event) {
 }
 
 // readLog feeds the rule from one origin's log of its stream, from offset start (or, unknown,
-// from the rule's first start). The queue's backpressure paces it: nothing is dropped.
-func (w *worker) readLog(origin string, start uint64, known bool) {
+// from the rule's first start), skipping the first skip events of the entry there (a checkpoint
+// taken amid an entry that holds several). The queue's backpressure paces it: nothing is dropped.
+func (w *worker) readLog(origin string, start uint64, skip int, known bool) {
 	logs := w.rt.o.Logs
 	backoff := w.rt.o.RetryMin
 	retry := func(what string, err error) bool {
@@ -241,19 +256,25 @@ func (w *worker) readLog(origin string, start uint64, known bool) {
 		}
 		backoff = w.rt.o.RetryMin
 		for _, e := range es {
-			var last *rules.Event
+			var evs []rules.Event
 			if matchTopic(filter, e.Topic) {
 				w.decode(e.Topic, e.Payload, func(ev rules.Event) {
-					if last != nil {
-						w.send(item{ev: *last, origin: origin})
-					}
 					ev.Time = w.rt.o.Clock.Now()
-					last = &ev
+					evs = append(evs, ev)
 				})
 			}
+			first := 0
+			if e.Offset == start && skip > 0 { // the checkpoint holds the first events of this entry
+				first = min(skip, len(evs))
+			}
+			for i := first; i+1 < len(evs); i++ {
+				if !w.send(item{ev: evs[i], origin: origin, entry: e.Offset, idx: i}) {
+					return
+				}
+			}
 			it := item{origin: origin, next: e.Offset + 1, pos: true}
-			if last != nil {
-				it.ev = *last
+			if first < len(evs) {
+				it.ev = evs[len(evs)-1]
 			}
 			if !w.send(it) {
 				return
@@ -307,12 +328,18 @@ func (w *worker) loop() {
 		case <-w.ctx.Done():
 			return
 		case it := <-w.in:
+			// The position first: a checkpoint taken while the event is processed (a window
+			// fired) must count it as processed.
+			if it.pos {
+				w.offsets[it.origin] = it.next
+				delete(w.partial, it.origin)
+			} else if it.origin != "" {
+				w.offsets[it.origin] = it.entry
+				w.partial[it.origin] = it.idx + 1
+			}
 			if it.ev.Data != nil {
 				rows, err := w.rule.Process(it.ev)
 				w.emit(rows, err)
-			}
-			if it.pos {
-				w.offsets[it.origin] = it.next
 			}
 		case <-timer.C:
 			rows, err := w.rule.Advance(w.rt.o.Clock.Now())
@@ -369,7 +396,7 @@ func (w *worker) checkpoint(final bool) {
 	if err == nil {
 		ck := checkpoint{Format: 2, State: state, Node: w.rt.o.NodeID, Out: w.rule.Stats().Out}
 		if w.logStream != "" {
-			ck.Offsets, ck.Since = w.offsets, w.since.UnixNano()
+			ck.Offsets, ck.Partial, ck.Since = w.offsets, w.partial, w.since.UnixNano()
 		}
 		data, _ := json.Marshal(ck)
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
