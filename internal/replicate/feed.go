@@ -189,7 +189,7 @@ func (s *Store) shipLoop(target string, wake chan struct{}) {
 		retry = nil
 		var err error
 		if strings.HasPrefix(target, sitePrefix) {
-			err = s.drainSiteOutbox(target, o)
+			err = s.drainSiteOutbox(target, o, wake)
 		} else {
 			err = s.drainCloudOutbox(target, o)
 		}
@@ -205,8 +205,11 @@ func (s *Store) shipLoop(target string, wake chan struct{}) {
 
 var errNoTarget = errors.New("no live node of the target")
 
-// drainSiteOutbox ships target's outbox until it is empty or a batch fails.
-func (s *Store) drainSiteOutbox(target string, o GeoOptions) error {
+// drainSiteOutbox ships target's outbox until it is empty or a batch fails. Batches already in
+// flight do not hold back the next ones (a request stuck on a link that was cut waits for its
+// timeout without stopping the others): new entries are read as soon as a slot is free or the
+// outbox is woken.
+func (s *Store) drainSiteOutbox(target string, o GeoOptions, wake <-chan struct{}) error {
 	if s.o.Cluster == nil {
 		return nil
 	}
@@ -215,64 +218,76 @@ func (s *Store) drainSiteOutbox(target string, o GeoOptions) error {
 		return nil
 	}
 	site := strings.TrimPrefix(target, sitePrefix)
-	sem := make(chan struct{}, o.InFlight)
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var firstErr error
-	failed := func() error { mu.Lock(); defer mu.Unlock(); return firstErr }
+	done := make(chan error, o.InFlight)
+	inFlight, next := 0, 0
+	exhausted := false
 	var cursor []byte
-	next := 0
-	for s.ctx.Err() == nil && failed() == nil {
-		hints, err := s.local.HintsAfter(target, cursor, o.BatchRecords*o.InFlight)
-		if err != nil {
-			mu.Lock()
+	var firstErr error
+	fail := func(err error) {
+		if firstErr == nil {
 			firstErr = err
-			mu.Unlock()
-			break
-		}
-		if len(hints) == 0 {
-			break
-		}
-		cursor = hints[len(hints)-1].Key
-		hints = s.dropUnhosted(site, hints)
-		for _, batch := range cutBatches(hints, o) {
-			alive := sl.SiteAlive(site)
-			if len(alive) == 0 {
-				mu.Lock()
-				firstErr = fmt.Errorf("site %s: %w", site, errNoTarget)
-				mu.Unlock()
-				break
-			}
-			sort.Strings(alive)
-			node := alive[next%len(alive)]
-			next++
-			sem <- struct{}{}
-			if failed() != nil {
-				<-sem
-				break
-			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer func() { <-sem }()
-				err := s.shipBatch(node, batch)
-				if err == nil {
-					err = s.local.DropHints(batch)
-				}
-				if err != nil {
-					mu.Lock()
-					if firstErr == nil {
-						firstErr = err
-					}
-					mu.Unlock()
-					return
-				}
-				s.Stats.Shipped.Add(int64(len(batch)))
-			}()
 		}
 	}
-	wg.Wait()
-	return failed()
+	for {
+		for firstErr == nil && !exhausted && inFlight < o.InFlight && s.ctx.Err() == nil {
+			hints, err := s.local.HintsAfter(target, cursor, o.BatchRecords)
+			if err != nil {
+				fail(err)
+				break
+			}
+			if len(hints) == 0 {
+				exhausted = true
+				break
+			}
+			cursor = hints[len(hints)-1].Key
+			for _, batch := range cutBatches(s.dropUnhosted(site, hints), o) {
+				alive := s.siteCandidates(sl, site)
+				if len(alive) == 0 {
+					fail(fmt.Errorf("site %s: %w", site, errNoTarget))
+					break
+				}
+				node := alive[next%len(alive)]
+				next++
+				inFlight++
+				s.wg.Add(1)
+				go func() {
+					defer s.wg.Done()
+					err := s.shipBatch(node, batch)
+					if err == nil {
+						if err = s.local.DropHints(batch); err == nil {
+							s.Stats.Shipped.Add(int64(len(batch)))
+						}
+					}
+					done <- err
+				}()
+			}
+		}
+		if inFlight == 0 {
+			return firstErr
+		}
+		select {
+		case err := <-done:
+			inFlight--
+			if err != nil {
+				fail(err)
+			}
+		case <-wake:
+			exhausted = false
+		}
+	}
+}
+
+// siteCandidates returns the nodes of site to ship to: those gossip sees alive or, when it sees
+// none, every known node of the site. After a long cut gossip may take a while to merge again
+// (or never, for a site that was declared dead everywhere); the change feed does not wait for
+// it: a node that answers the RPC takes the batch.
+func (s *Store) siteCandidates(sl SiteLister, site string) []string {
+	nodes := sl.SiteAlive(site)
+	if len(nodes) == 0 {
+		nodes = slices.Clone(s.o.Cluster.SiteNodes(site))
+	}
+	sort.Strings(nodes)
+	return nodes
 }
 
 // dropUnhosted removes from the outbox the changes of buckets site no longer hosts (it was
@@ -317,23 +332,26 @@ func (s *Store) shipBatch(n string, batch []object.Hint) error {
 	for i, h := range batch {
 		msgs[i] = h.Msg
 	}
-	ctx, cancel := context.WithTimeout(s.ctx, 2*time.Minute)
+	ctx, cancel := context.WithTimeout(s.ctx, batchTimeout)
 	defer cancel()
 	return s.o.Client.applyBatch(ctx, s.o.Cluster.RPCAddr(n), msgs, s.readChunk)
 }
 
-// ApplyBatchToSite commits msgs on a node of another site (used by the cross-site repair and
+// batchTimeout bounds one shipping RPC. A request sent just before a link is cut gets no answer
+// and no reset; until it times out, its records wait (the batches after it do not).
+const batchTimeout = 20 * time.Second
+
+// applyToSite commits msgs on a node of another site (used by the cross-site repair and
 // the drain of a bucket a site stops hosting).
 func (s *Store) applyToSite(ctx context.Context, site string, msgs []object.RecordMsg) error {
 	sl, ok := s.o.Cluster.(SiteLister)
 	if !ok {
 		return errNoTarget
 	}
-	alive := sl.SiteAlive(site)
+	alive := s.siteCandidates(sl, site)
 	if len(alive) == 0 {
 		return fmt.Errorf("site %s: %w", site, errNoTarget)
 	}
-	sort.Strings(alive)
 	n := alive[int(time.Now().UnixNano()/int64(time.Millisecond))%len(alive)]
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
