@@ -105,6 +105,10 @@ func (n *Node) startCluster(objects *object.Store, out io.Writer, fresh bool) er
 	srv.Apply = n.repl.ApplyFromSite
 	n.repl.SetGeoOptions(replicate.GeoOptions{SyncEvery: cfg.GeoSyncEvery, TombstoneGrace: cfg.TombstoneGrace})
 	n.repl.RegisterRoutes(srv.Mux)
+	n.repl.RegisterSiteRoutes(srv.Mux)
+	if fresh && len(join) > 0 {
+		n.repl.Joining() // no member list of its own yet: take the site's layout from a peer
+	}
 	if booting {
 		if err := n.repl.Bootstrap(m.SetBootstrapping); err != nil {
 			return err

@@ -112,6 +112,9 @@ func rootHex(n object.TreeNode) string {
 // antiEntropyRound compares partition trees with every live peer and reconciles those that
 // differ.
 func (s *Store) antiEntropyRound(ctx context.Context) {
+	if !s.layoutKnown() && !s.adoptLayout(ctx) {
+		return // joining: nothing to compare against yet (layoutjoin.go)
+	}
 	s.Stats.AERounds.Add(1)
 	// Notice a layout change before taking the round's start time: endTransition only trusts a
 	// round that began after the change, so a change noticed here must not date the round

@@ -63,6 +63,9 @@ func (s *Store) UpdateBucket(ctx context.Context, name string, fn func(*object.B
 
 // PutObject stores the data here, then commits the version on W replicas.
 func (s *Store) PutObject(ctx context.Context, bucket, key string, r io.Reader, size int64, opts object.PutOptions) (object.ObjectInfo, error) {
+	if err := s.layoutReady(ctx); err != nil {
+		return object.ObjectInfo{}, err
+	}
 	if opts.IfNoneMatchStar || opts.IfMatch != "" {
 		if err := s.checkPutConditions(ctx, bucket, key, opts); err != nil {
 			return object.ObjectInfo{}, err
@@ -112,6 +115,9 @@ func etagListMatches(list, etag string) bool {
 }
 
 func (s *Store) resolve(ctx context.Context, bucket, key, versionID string) (*object.RecordMsg, object.ObjectInfo, []string, error) {
+	if err := s.layoutReady(ctx); err != nil {
+		return nil, object.ObjectInfo{}, nil, err
+	}
 	if _, err := s.local.GetBucket(ctx, bucket); err != nil {
 		return nil, object.ObjectInfo{}, nil, err
 	}
@@ -164,6 +170,9 @@ func (s *Store) ObjectParts(ctx context.Context, bucket, key, versionID string) 
 
 // DeleteObject writes a delete marker, tombstone or purge on the replicas.
 func (s *Store) DeleteObject(ctx context.Context, bucket, key, versionID string) (object.DeleteResult, error) {
+	if err := s.layoutReady(ctx); err != nil {
+		return object.DeleteResult{}, err
+	}
 	if _, err := s.local.GetBucket(ctx, bucket); err != nil {
 		return object.DeleteResult{}, err
 	}
@@ -271,6 +280,9 @@ func (s *Store) UploadPartCopy(ctx context.Context, bucket, key, uploadID string
 
 // CompleteMultipartUpload assembles the upload here and commits the object on the replicas.
 func (s *Store) CompleteMultipartUpload(ctx context.Context, bucket, key, uploadID string, parts []object.CompletePart) (object.ObjectInfo, error) {
+	if err := s.layoutReady(ctx); err != nil {
+		return object.ObjectInfo{}, err
+	}
 	p, finish, err := s.local.PrepareComplete(ctx, bucket, key, uploadID, parts)
 	if err != nil {
 		return object.ObjectInfo{}, err
@@ -307,6 +319,9 @@ func (s *Store) ListObjectVersions(ctx context.Context, bucket string, opts obje
 // ListObjects merges the newest-per-key listings of every live node of the site (k-way, by key),
 // so that together they cover every partition, then applies prefix, delimiter and paging.
 func (s *Store) ListObjects(ctx context.Context, bucket string, opts object.ListOptions) (object.ListResult, error) {
+	if err := s.layoutReady(ctx); err != nil {
+		return object.ListResult{}, err
+	}
 	if s.o.Cluster == nil || len(s.o.Cluster.SiteNodes(s.o.Site)) <= 1 {
 		return s.local.ListObjects(ctx, bucket, opts)
 	}

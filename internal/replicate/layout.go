@@ -19,6 +19,10 @@ type layout struct {
 	cur   []string
 	prev  []string // nil when no transition runs
 	since time.Time
+	// joining: this node started without a member list of its own and has not yet taken the
+	// site's layout from a peer (layoutjoin.go); until then it serves no request.
+	joining bool
+	adopt   sync.Mutex // one adoption at a time
 }
 
 // sets returns the site's current node set and, during a transition, the previous one.
@@ -30,6 +34,11 @@ func (s *Store) sets() (cur, prev []string) {
 	l := &s.layout
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if l.joining {
+		// The view is partial (only the nodes gossip has shown so far): do not remember it as
+		// a layout, or it would become the "previous" one of the next change.
+		return nodes, nil
+	}
 	if !slices.Equal(nodes, l.cur) {
 		if l.cur != nil && l.prev == nil {
 			l.prev = l.cur // an ongoing transition keeps its older set: that is where data is
@@ -54,9 +63,6 @@ func (s *Store) endTransition(roundStart time.Time) {
 		l.prev = nil
 	}
 }
-
-// layoutKnown reports whether this node knows the site's layout (see adoptLayout).
-func (s *Store) layoutKnown() bool { return true }
 
 // Transitioning reports whether a layout transition is running (for status).
 func (s *Store) Transitioning() bool {

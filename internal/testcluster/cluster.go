@@ -65,6 +65,8 @@ type Cluster struct {
 	noticed map[[2]string]bool // observer, peer: the observer sees the peer across a cut as dead
 	detect  *rand.Rand         // draws for noticed (the network's source is used concurrently)
 	booting map[string]bool    // nodes in the bootstrapping state, as their member metadata says
+	members []string            // the site's member ids as gossip has spread them (sorted)
+	views   map[string][]string // a node's own member list where it differs (a join in progress)
 	buckets []object.Bucket    // the mesh table: re-applied to a wiped node
 }
 
@@ -90,7 +92,7 @@ func New(t testing.TB, o Options) *Cluster {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	c := &Cluster{
-		t: t, o: o, crashed: map[string]bool{}, noticed: map[[2]string]bool{}, booting: map[string]bool{},
+		t: t, o: o, crashed: map[string]bool{}, noticed: map[[2]string]bool{}, booting: map[string]bool{}, views: map[string][]string{},
 		detect: rand.New(rand.NewPCG(o.Rand.Uint64(), o.Rand.Uint64())),
 	}
 	c.Net = NewMemnet(o.Rand, o.Net)
@@ -102,6 +104,7 @@ func New(t testing.TB, o Options) *Cluster {
 		id := fmt.Sprintf("n%d", i)
 		c.nodes = append(c.nodes, &Node{ID: id, Addr: id + ":7001", Dir: filepath.Join(root, id)})
 	}
+	c.members = c.sortedIDs()
 	for i := range c.nodes {
 		if err := c.start(i, false); err != nil {
 			c.Close()
@@ -136,6 +139,9 @@ func (c *Cluster) start(i int, fresh bool) error {
 		Local: objs, Cluster: view{c, n.ID}, Client: replicate.NewClientTransport(c.Net.Transport(n.Addr)),
 		Site: Site, RF: c.o.RF, W: c.o.W, R: c.o.R, Logger: c.o.Logger.With("node", n.ID),
 	})
+	if fresh {
+		n.Repl.Joining()
+	}
 	booting := fresh || objs.Refilling()
 	if booting {
 		if err := n.Repl.Bootstrap(func(on bool) { c.setBooting(n.ID, on) }); err != nil {
@@ -146,6 +152,7 @@ func (c *Cluster) start(i int, fresh bool) error {
 	c.setBooting(n.ID, booting)
 	srv := replicate.NewHandlerServer(objs)
 	srv.Apply = n.Repl.ApplyFromSite
+	n.Repl.RegisterSiteRoutes(srv.Mux)
 	c.Net.Listen(n.Addr, srv.Handler())
 	c.mu.Lock()
 	delete(c.crashed, n.ID)
@@ -321,13 +328,49 @@ func (c *Cluster) Replicas(bucket, key string) []int {
 	return out
 }
 
-func (c *Cluster) ids() []string {
+func (c *Cluster) sortedIDs() []string {
 	ids := make([]string, len(c.nodes))
 	for i, n := range c.nodes {
 		ids[i] = n.ID
 	}
 	slices.Sort(ids)
 	return ids
+}
+
+// ids returns the site's members (as gossip has spread them).
+func (c *Cluster) ids() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.Clone(c.members)
+}
+
+// Join starts a new node with an empty disk that joins the site, as `minicloud serve --join`
+// does: until Gossip, its own member list holds only itself and the others do not know it yet.
+// It returns the node's index.
+func (c *Cluster) Join() int {
+	c.t.Helper()
+	i := len(c.nodes)
+	id := fmt.Sprintf("n%d", i)
+	root := filepath.Dir(c.nodes[0].Dir)
+	c.mu.Lock()
+	for _, n := range c.nodes {
+		c.views[n.ID] = slices.Clone(c.members)
+	}
+	c.views[id] = []string{id}
+	c.mu.Unlock()
+	c.nodes = append(c.nodes, &Node{ID: id, Addr: id + ":7001", Dir: filepath.Join(root, id)})
+	if err := c.start(i, true); err != nil {
+		c.t.Fatalf("start %s: %v", id, err)
+	}
+	return i
+}
+
+// Gossip lets membership spread: every node's member list becomes every node's.
+func (c *Cluster) Gossip() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.members = c.sortedIDs()
+	clear(c.views)
 }
 
 // Settle runs rounds of hinted handoff then anti-entropy on every live node, in node order: what
@@ -396,7 +439,12 @@ func (v view) SiteNodes(site string) []string {
 	if site != Site {
 		return nil
 	}
-	return v.c.ids()
+	v.c.mu.Lock()
+	defer v.c.mu.Unlock()
+	if own, ok := v.c.views[v.self]; ok {
+		return slices.Clone(own)
+	}
+	return slices.Clone(v.c.members)
 }
 
 func (v view) RPCAddr(id string) string { return id + ":7001" }

@@ -1,0 +1,5 @@
+package replicate
+
+import "net/http"
+
+func (s *Store) registerListRoutes(mux *http.ServeMux) {}
