@@ -62,12 +62,12 @@ type Cluster struct {
 
 	mu      sync.Mutex // guards crashed and noticed (read by the fake membership from any goroutine)
 	crashed map[string]bool
-	noticed map[[2]string]bool // observer, peer: the observer sees the peer across a cut as dead
-	detect  *rand.Rand         // draws for noticed (the network's source is used concurrently)
-	booting map[string]bool    // nodes in the bootstrapping state, as their member metadata says
+	noticed map[[2]string]bool  // observer, peer: the observer sees the peer across a cut as dead
+	detect  *rand.Rand          // draws for noticed (the network's source is used concurrently)
+	booting map[string]bool     // nodes in the bootstrapping state, as their member metadata says
 	members []string            // the site's member ids as gossip has spread them (sorted)
 	views   map[string][]string // a node's own member list where it differs (a join in progress)
-	buckets []object.Bucket    // the mesh table: re-applied to a wiped node
+	buckets []object.Bucket     // the mesh table: re-applied to a wiped node
 }
 
 // Node is one simulated node. Objects and Repl change on Restart and Wipe.
