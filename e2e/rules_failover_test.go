@@ -147,6 +147,33 @@ func TestRuleFailoverWindowResults(t *testing.T) {
 	if err != nil || info.Stats.Dropped != 0 || info.Stats.Late != 0 {
 		t.Fatalf("successor's counters %+v %v", info.Stats, err)
 	}
+
+	// The node comes back: the rule moves back to it (its placement order is first), handed
+	// over from the successor's last checkpoint, and the results stay exact.
+	owner.Restart()
+	poll(t, 60*time.Second, "the rule back on "+owner.ID+" alone", func() string {
+		for _, n := range s.nodes {
+			info, err := ruleInfo(ctx, n, "win")
+			if err != nil {
+				return err.Error()
+			}
+			if want := map[bool]string{true: "running", false: "standby"}[n == owner]; info.Status != want {
+				return fmt.Sprintf("%s: %s", n.ID, info.Status)
+			}
+		}
+		return ""
+	})
+	publish(71, 101)
+	want = windowResults(0, 101)
+	poll(t, 60*time.Second, fmt.Sprintf("%d window results", len(want)), func() string {
+		if n := results.len(); n < len(want) {
+			return fmt.Sprintf("%d results", n)
+		}
+		return ""
+	})
+	if got := results.sorted(); strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("results after the node returned:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
 }
 
 // startRulesSite starts a site whose nodes also serve MQTT; it returns their MQTT addresses.

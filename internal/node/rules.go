@@ -50,7 +50,7 @@ func (n *Node) rulesWiring(o *rulesrt.Options) {
 	}
 	logs.Site = func() []string { return n.cluster.mesh.SiteNodes(n.cfg.Site) }
 	logs.Remote = ruleRemoteLogs{n}
-	o.Owner = n.ruleOwner
+	o.Owner, o.Alive = n.ruleOwner, n.cluster.mesh.Alive
 	o.Checkpoints = &ruleCheckpoints{n: n, bucket: rulesBucket(n.cfg.Site)}
 	o.OnChange = n.broadcastRuleRow
 	n.cluster.rpc.Mux.HandleFunc("GET /rpc/rules/log", n.serveRuleLog)

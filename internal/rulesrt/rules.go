@@ -43,6 +43,7 @@ type ruleState struct {
 	owner     string    // the node that runs it, when not this one ("": not on this site)
 	elsewhere bool      // another node (or no node of this site) runs it
 	tried     time.Time // last start that failed: retried after a while
+	notBefore time.Time // a takeover waits for the previous node to stop
 	decodeErr atomic.Int64
 	dropped   atomic.Int64
 	// checkpointedOut is the result count in the last checkpoint saved (-1: none yet).
@@ -271,7 +272,7 @@ func (rt *Runtime) loadRules() error {
 			return nil
 		}
 		rt.mu.Lock()
-		rt.installLocked(name, rec)
+		rt.installLocked(name, rec, true)
 		rt.mu.Unlock()
 		return nil
 	})
@@ -279,7 +280,7 @@ func (rt *Runtime) loadRules() error {
 
 // installLocked makes a stored definition the rule's (replacing a running one) and starts it
 // where it should run.
-func (rt *Runtime) installLocked(name string, rec ruleRecord) {
+func (rt *Runtime) installLocked(name string, rec ruleRecord, opening bool) {
 	if old, ok := rt.rules[name]; ok {
 		old.stop()
 	}
@@ -293,6 +294,11 @@ func (rt *Runtime) installLocked(name string, rec ruleRecord) {
 		return
 	}
 	rs := rt.newState(spec, rec.Def, rec.Stopped)
+	if opening && rt.o.Owner != nil {
+		// A node that restarts does not know yet whether another node of its site took its
+		// rules over meanwhile (gossip has not settled): it waits as for a takeover.
+		rs.notBefore = time.Now().Add(rt.o.HandoffDelay)
+	}
 	rt.rules[name] = rs
 	rt.ensureLocked(rs, true)
 }

@@ -59,10 +59,15 @@ type Options struct {
 	// names the node of this site that does ("" when the rule does not run on this site).
 	// nil: every rule runs here (a node that runs alone).
 	Owner func(spec *rules.RuleSpec, stream string) (owner string, here bool)
+	// Alive tells whether a node is up (nil: always): a takeover from a dead owner need not wait.
+	Alive func(id string) bool
 	// OnChange is told of every row of the rules table this node changes (to gossip it).
 	OnChange func(TableRow)
 	// ReconcileEvery is how often ownership is checked again.
 	ReconcileEvery time.Duration
+	// HandoffDelay is how long a node that becomes a rule's owner while another node may still
+	// run it (or that just started) waits before starting it.
+	HandoffDelay time.Duration
 	Clock          rules.Clock // nil: the wall clock
 	Logger         *slog.Logger
 	// HTTPClient sends webhooks; nil uses one without a global timeout (each action has its own).
@@ -92,6 +97,7 @@ func DefaultOptions() Options {
 		RetryMax:           30 * time.Second, // a target back from an outage gets its backlog within 30 s
 		WebhookTimeout:     5 * time.Second,
 		ReconcileEvery:     time.Second, // a rule moves about this long after its node is declared dead
+		HandoffDelay:       3 * time.Second,
 	}
 }
 

@@ -172,7 +172,7 @@ func (rt *Runtime) mergeRuleLocked(r TableRow) {
 		rt.ensureLocked(rs, true)
 		return
 	}
-	rt.installLocked(r.Name, rec)
+	rt.installLocked(r.Name, rec, false)
 }
 
 // ensureLocked starts or stops a rule as its definition and ownership say: it runs when wanted
@@ -184,14 +184,20 @@ func (rt *Runtime) ensureLocked(rs *ruleState, now bool) {
 		owner, here = rt.o.Owner(rs.spec, rs.streamName())
 	}
 	rs.mu.Lock()
+	if here && rs.elsewhere && rt.o.Owner != nil && rs.owner != "" && (rt.o.Alive == nil || rt.o.Alive(rs.owner)) {
+		// Taking over from a node that is alive and may still be running it (this node came
+		// back, or the layout changed): give it time to stop and write its last checkpoint
+		// first. From a dead node, at once.
+		rs.notBefore = time.Now().Add(rt.o.HandoffDelay)
+	}
 	rs.owner, rs.elsewhere = owner, !here
-	want, running, failed, tried := !rs.stopped, rs.run != nil, rs.failure != "", rs.tried
+	want, running, failed, tried, notBefore := !rs.stopped, rs.run != nil, rs.failure != "", rs.tried, rs.notBefore
 	rs.mu.Unlock()
 	switch {
 	case running && (!want || !here):
 		rs.stop()
 	case !running && want && here:
-		if failed && !now && time.Since(tried) < retryFailedEvery {
+		if failed && !now && time.Since(tried) < retryFailedEvery || time.Now().Before(notBefore) {
 			return
 		}
 		rt.startLocked(rs)
