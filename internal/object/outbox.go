@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strconv"
+	"time"
 
 	"github.com/minicloud/minicloud/internal/crdt"
 )
@@ -76,7 +78,26 @@ func (s *Store) HintsAfter(target string, after []byte, limit int) ([]Hint, erro
 	return out, nil
 }
 
-// DropHints removes delivered hints in one durable batch and releases their chunks.
+// HintKeyBefore returns a position in target's hints d earlier than key (a hint key): reading
+// after it skips what was delivered before, but not an entry whose key was taken before key's
+// and committed after it was read (keys come from the clock before the commit).
+func HintKeyBefore(target string, key []byte, d time.Duration) []byte {
+	p := hintPrefix(target)
+	if len(key) < len(p)+16 || !bytes.HasPrefix(key, p) {
+		return nil
+	}
+	ts, err := strconv.ParseUint(string(key[len(p):len(p)+16]), 16, 64)
+	back := uint64(d.Milliseconds()) << 16 // crdt.Timestamp: milliseconds above 16 logical bits
+	if err != nil || ts <= back {
+		return nil
+	}
+	return append(p, fmt.Sprintf("%016x", ts-back)...)
+}
+
+// DropHints removes delivered hints in one batch and releases their chunks. A batch of records
+// without chunks is not synced to disk: a crash may bring such hints back, and they are
+// delivered again, which merges to the same state. One whose records hold chunks is synced, so
+// that a chunk is never collected while a hint that needs it could come back.
 func (s *Store) DropHints(hs []Hint) error {
 	if len(hs) == 0 {
 		return nil
@@ -92,7 +113,7 @@ func (s *Store) DropHints(hs []Hint) error {
 			ids = append(ids, c.ID)
 		}
 	}
-	if err := b.Commit(true); err != nil {
+	if err := b.Commit(len(ids) > 0); err != nil {
 		return fmt.Errorf("drop %d hints: %w", len(hs), err)
 	}
 	s.gc.maybeRemove(ids)

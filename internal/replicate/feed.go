@@ -179,6 +179,7 @@ func (s *Store) shipLoop(target string, wake chan struct{}) {
 	o := s.geoOpts()
 	backoff := o.RetryMin
 	var retry <-chan time.Time
+	var floor []byte
 	for {
 		select {
 		case <-s.ctx.Done():
@@ -189,7 +190,7 @@ func (s *Store) shipLoop(target string, wake chan struct{}) {
 		retry = nil
 		var err error
 		if strings.HasPrefix(target, sitePrefix) {
-			err = s.drainSiteOutbox(target, o, wake)
+			err = s.drainSiteOutbox(target, o, wake, &floor)
 		} else {
 			err = s.drainCloudOutbox(target, o)
 		}
@@ -209,7 +210,11 @@ var errNoTarget = errors.New("no live node of the target")
 // flight do not hold back the next ones (a request stuck on a link that was cut waits for its
 // timeout without stopping the others): new entries are read as soon as a slot is free or the
 // outbox is woken.
-func (s *Store) drainSiteOutbox(target string, o GeoOptions, wake <-chan struct{}) error {
+//
+// floor is where the previous successful drain ended (less a margin, see object.HintKeyBefore):
+// delivered entries are deleted, and reading from the start of the outbox each time would step
+// over every deletion not yet compacted away.
+func (s *Store) drainSiteOutbox(target string, o GeoOptions, wake <-chan struct{}, floor *[]byte) error {
 	if s.o.Cluster == nil {
 		return nil
 	}
@@ -221,7 +226,7 @@ func (s *Store) drainSiteOutbox(target string, o GeoOptions, wake <-chan struct{
 	done := make(chan error, o.InFlight)
 	inFlight, next := 0, 0
 	exhausted := false
-	var cursor []byte
+	cursor := *floor
 	var firstErr error
 	fail := func(err error) {
 		if firstErr == nil {
@@ -263,6 +268,11 @@ func (s *Store) drainSiteOutbox(target string, o GeoOptions, wake <-chan struct{
 			}
 		}
 		if inFlight == 0 {
+			if firstErr != nil {
+				*floor = nil // some entries before the cursor may remain: start over next time
+			} else if cursor != nil {
+				*floor = object.HintKeyBefore(target, cursor, 5*time.Second)
+			}
 			return firstErr
 		}
 		select {
