@@ -52,7 +52,7 @@ func (s *netSite) startEdge(t *testing.T, join string) {
 
 func (s *netSite) mqttClient(t *testing.T, id string) paho.Client {
 	t.Helper()
-	o := paho.NewClientOptions().AddBroker("tcp://"+net.JoinHostPort(s.lanIP, "1883")).SetClientID(id).
+	o := paho.NewClientOptions().AddBroker("tcp://" + net.JoinHostPort(s.lanIP, "1883")).SetClientID(id).
 		SetUsername(testserver.AccessKey).SetPassword(testserver.SecretKey).SetProtocolVersion(4).
 		SetAutoReconnect(false).SetConnectRetry(false).SetConnectTimeout(5 * time.Second).SetWriteTimeout(5 * time.Second)
 	c := paho.NewClient(o)
