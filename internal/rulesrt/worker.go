@@ -140,10 +140,9 @@ func (rt *Runtime) startLocked(rs *ruleState) {
 type item struct {
 	ev     rules.Event
 	origin string
-	next   uint64
-	pos    bool   // next is set: the entry's last event, or no event
-	entry  uint64 // otherwise: the entry's offset, and the event's index in it
-	idx    int
+	next   uint64 // pos: the offset after the entry; else the entry's offset
+	idx    int32  // !pos: the event's index in its entry
+	pos    bool   // the entry's last event, or no event
 }
 
 // worker is the one goroutine that owns a running rule's *rules.Rule.
@@ -268,7 +267,7 @@ func (w *worker) readLog(origin string, start uint64, skip int, known bool) {
 				first = min(skip, len(evs))
 			}
 			for i := first; i+1 < len(evs); i++ {
-				if !w.send(item{ev: evs[i], origin: origin, entry: e.Offset, idx: i}) {
+				if !w.send(item{ev: evs[i], origin: origin, next: e.Offset, idx: int32(i)}) {
 					return
 				}
 			}
@@ -334,8 +333,8 @@ func (w *worker) loop() {
 				w.offsets[it.origin] = it.next
 				delete(w.partial, it.origin)
 			} else if it.origin != "" {
-				w.offsets[it.origin] = it.entry
-				w.partial[it.origin] = it.idx + 1
+				w.offsets[it.origin] = it.next
+				w.partial[it.origin] = int(it.idx) + 1
 			}
 			if it.ev.Data != nil {
 				rows, err := w.rule.Process(it.ev)
