@@ -139,10 +139,12 @@ func TestObjectAndStreamActions(t *testing.T) {
 	if err := json.Unmarshal([]byte(msgs[0].Payload), &first); err != nil || len(first) != 1 || first[0]["dev"] != "a" {
 		t.Fatalf("first stream message %q: %v", msgs[0].Payload, err)
 	}
-	info, _ := e.rt.Describe("out")
-	if o, s := info.Actions[0], info.Actions[1]; o.Sent != 5 || o.Pending != 0 || s.Sent != 5 || s.Target != "alerts" {
-		t.Fatalf("action counters %+v", info.Actions)
-	}
+	// The counters follow the PUT that wrote the last object.
+	waitFor(t, 5*time.Second, "action counters", func() bool {
+		info, _ := e.rt.Describe("out")
+		o, s := info.Actions[0], info.Actions[1]
+		return o.Sent == 5 && o.Pending == 0 && s.Sent == 5 && s.Target == "alerts"
+	})
 }
 
 // TestObjectActionRetries: a bucket that does not exist yet fails the PUT (counted, with the

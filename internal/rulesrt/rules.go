@@ -40,10 +40,11 @@ type ruleState struct {
 	topic     string
 	input     string // "broker" or "stream log NAME"
 	run       *runHandle
-	owner     string    // the node that runs it, when not this one ("": not on this site)
-	elsewhere bool      // another node (or no node of this site) runs it
-	tried     time.Time // last start that failed: retried after a while
-	notBefore time.Time // a takeover waits for the previous node to stop
+	drain     *drainHandle // delivering the outboxes of a rule that does not run here
+	owner     string       // the node that runs it, when not this one ("": not on this site)
+	elsewhere bool         // another node (or no node of this site) runs it
+	tried     time.Time    // last start that failed: retried after a while
+	notBefore time.Time    // a takeover waits for the previous node to stop
 	decodeErr atomic.Int64
 	dropped   atomic.Int64
 	// checkpointedOut is the result count in the last checkpoint saved (-1: none yet).
@@ -220,6 +221,9 @@ func (rt *Runtime) Delete(name string) error {
 
 // dropRuleLocked removes a rule that is stopped, keeping its tombstone.
 func (rt *Runtime) dropRuleLocked(name string, tomb ruleRecord) error {
+	if rs, ok := rt.rules[name]; ok {
+		rs.stopDrain()
+	}
 	if err := rt.saveRule(name, tomb); err != nil {
 		return err
 	}

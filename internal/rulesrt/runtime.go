@@ -68,8 +68,8 @@ type Options struct {
 	// HandoffDelay is how long a node that becomes a rule's owner while another node may still
 	// run it (or that just started) waits before starting it.
 	HandoffDelay time.Duration
-	Clock          rules.Clock // nil: the wall clock
-	Logger         *slog.Logger
+	Clock        rules.Clock // nil: the wall clock
+	Logger       *slog.Logger
 	// HTTPClient sends webhooks; nil uses one without a global timeout (each action has its own).
 	HTTPClient *http.Client
 

@@ -196,6 +196,9 @@ func (rt *Runtime) ensureLocked(rs *ruleState, now bool) {
 	switch {
 	case running && (!want || !here):
 		rs.stop()
+		rt.drainLocked(rs)
+	case !running && (!want || !here):
+		rt.drainLocked(rs)
 	case !running && want && here:
 		if failed && !now && time.Since(tried) < retryFailedEvery || time.Now().Before(notBefore) {
 			return

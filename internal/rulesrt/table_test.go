@@ -3,7 +3,9 @@ package rulesrt_test
 import (
 	"errors"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/minicloud/minicloud/internal/rules"
 	"github.com/minicloud/minicloud/internal/rulesrt"
@@ -92,5 +94,55 @@ func TestRulesMeshTable(t *testing.T) {
 	b.rt.Merge(a.rt.Table())
 	if info, err := b.rt.Describe("r1"); err != nil || info.SQL != "SELECT v * 2 AS d FROM s" {
 		t.Fatalf("re-created on b: %+v %v", info, err)
+	}
+}
+
+// TestStandbyDrainsOutbox: results a node put in its webhook outbox are delivered by that node
+// even once another node runs the rule (this one went down and came back, or the layout
+// changed): its senders run alone until the outbox is empty.
+func TestStandbyDrainsOutbox(t *testing.T) {
+	hook := newWebhook(t)
+	hook.down()
+	var elsewhere atomic.Bool
+	e := newEnv(t, func(o *rulesrt.Options) {
+		o.NodeID = "a"
+		o.ReconcileEvery = 50 * time.Millisecond
+		o.Owner = func(*rules.RuleSpec, string) (string, bool) {
+			if elsewhere.Load() {
+				return "b", false
+			}
+			return "a", true
+		}
+		o.Alive = func(string) bool { return false }
+	})
+	e.sql(`CREATE STREAM s (v float) WITH (DATASOURCE="in/#")`)
+	e.create("hook", `{"sql": "SELECT v FROM s", "actions": [{"rest": {"url": "`+hook.url()+`", "sendSingle": true}}]}`)
+	e.broker.Publish("in/x", []byte(`{"v": 1}`), 0, false)
+	e.broker.Publish("in/x", []byte(`{"v": 2}`), 0, false)
+	waitFor(t, 5*time.Second, "2 results pending", func() bool {
+		info, _ := e.rt.Describe("hook")
+		return info.Actions[0].Pending == 2
+	})
+	elsewhere.Store(true)
+	waitFor(t, 5*time.Second, "the rule on standby", func() bool {
+		info, _ := e.rt.Describe("hook")
+		return info.Status == rulesrt.StatusStandby
+	})
+	hook.up()
+	waitFor(t, 10*time.Second, "the outbox delivered from standby", func() bool {
+		info, _ := e.rt.Describe("hook")
+		return len(hook.received()) == 2 && info.Actions[0].Pending == 0
+	})
+	if got := hook.received(); got[0] != `{"v":1}` || got[1] != `{"v":2}` {
+		t.Fatalf("webhook got %v", got)
+	}
+	e.broker.Publish("in/x", []byte(`{"v": 3}`), 0, false) // not run here: nothing more
+	elsewhere.Store(false)
+	waitFor(t, 5*time.Second, "the rule back", func() bool {
+		info, _ := e.rt.Describe("hook")
+		return info.Status == rulesrt.StatusRunning
+	})
+	if got := hook.received(); len(got) != 2 {
+		t.Fatalf("webhook got %v while the rule ran elsewhere", got)
 	}
 }

@@ -35,6 +35,7 @@ func (rs *ruleState) stop() {
 // startLocked compiles and starts a rule; a failure is recorded on the rule, not returned,
 // because one rule that cannot run must not stop the others (or the node). rt.mu is held.
 func (rt *Runtime) startLocked(rs *ruleState) {
+	rs.stopDrain() // the run's own senders take the outboxes over
 	rule, err := rs.spec.Compile(rt.cat, rt.o.Clock)
 	if err != nil {
 		rs.setFailure(stripRulePrefix(err, rs.name).Error())
