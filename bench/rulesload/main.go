@@ -36,10 +36,10 @@ import (
 
 type config struct {
 	admin, broker, ak, sk, workload, label string
-	pid, keys, perMsg, pubs, qos, rules  int
-	rate                                 float64
-	duration, drain                      time.Duration
-	latency                              bool
+	pid, keys, perMsg, pubs, qos, rules    int
+	rate                                   float64
+	duration, drain                        time.Duration
+	latency                                bool
 }
 
 // Result is the JSON line rulesload prints.
@@ -59,7 +59,7 @@ type Result struct {
 	EventsPerSec  float64 `json:"eventsPerSec"` // processed / time until the last was processed
 	CPUPercent    float64 `json:"cpuPercent"`   // the node's CPU over that time (200 = both cores)
 	CPUusPerEvent float64 `json:"cpuMicrosPerEvent"`
-	RSSMiB        float64 `json:"rssMiB"`  // the node's RSS at the end
+	RSSMiB        float64 `json:"rssMiB"` // the node's RSS at the end
 	HWMMiB        float64 `json:"peakRssMiB"`
 	HeapMiB       float64 `json:"heapMiB"` // Go heap in use at the end
 	Received      int64   `json:"resultsReceived,omitempty"`
