@@ -120,8 +120,12 @@ func (s *Store) checkRefilled() {
 	if !s.Bootstrapping() {
 		return
 	}
-	if !s.layoutKnown() || len(s.o.Cluster.SiteNodes(s.o.Site)) < 2 {
-		return // not joined yet: the layout it holds partitions in is not the site's
+	if !s.layoutKnown() || len(s.o.Cluster.SiteNodes(s.o.Site)) < 2 && !s.otherSitesAlive() {
+		// Not joined yet: the layout it holds partitions in is not the site's. (Alone in its site
+		// once the mesh has answered, it is a one-node site: nothing in the site to refill from,
+		// and every partition is trivially refilled; it stayed bootstrapping for ever, failing
+		// every read: e2e TestGeoOutboxSurvivesSiteOutage and the other two-site tests.)
+		return
 	}
 	refilled, held := s.BootstrapProgress()
 	if refilled < held {

@@ -101,7 +101,15 @@ func (s *Store) adoptLayout(ctx context.Context) bool {
 		}
 	}
 	if len(peers) == 0 {
-		return false // not joined yet
+		// Alone in its site: a new site of one node once the mesh has answered (a push/pull from
+		// the node joined brings the whole member list, other sites' nodes included); not joined
+		// yet otherwise. (A one-node site joining another site's node stayed "joining" for ever:
+		// e2e TestGeoOutboxSurvivesSiteOutage and every two-site test.)
+		if slices.Equal(view, []string{s.self()}) && s.otherSitesAlive() {
+			s.setAdopted(view, nil, "peer", "none: this node is its site's only one")
+			return true
+		}
+		return false
 	}
 	allJoining := true
 	for _, peer := range peers {
@@ -162,4 +170,19 @@ func (s *Store) setAdopted(cur, prev []string, args ...any) {
 // getJSON reads path on addr into out.
 func (c *Client) getJSON(ctx context.Context, addr, path string, out any) error {
 	return c.do(ctx, "GET", addr, path, nil, nil, out)
+}
+
+// otherSitesAlive reports whether gossip sees a live node of another site (this node has joined
+// the mesh).
+func (s *Store) otherSitesAlive() bool {
+	sl, ok := s.o.Cluster.(SiteLister)
+	if !ok {
+		return false
+	}
+	for _, site := range sl.Sites() {
+		if site != s.o.Site && len(sl.SiteAlive(site)) > 0 {
+			return true
+		}
+	}
+	return false
 }
