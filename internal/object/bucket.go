@@ -176,7 +176,20 @@ func (s *Store) DeleteBucket(ctx context.Context, name string) error {
 		return err
 	}
 	empty := true
-	if err := s.scan(uploadPrefix(name), func(k, v []byte) (bool, error) { empty = false; return false, nil }); err != nil {
+	err = s.scan(uploadPrefix(name), func(k, v []byte) (bool, error) {
+		m, err := recordAtKind(k, v)
+		if err != nil {
+			return false, err
+		}
+		if !m.UploadEnded() {
+			empty = false
+			return false, nil
+		}
+		// Ended uploads are tombstones, like deleted keys' ones: they go with the bucket.
+		batch.Delete(append([]byte(nil), k...))
+		return true, s.indexRemove(batch, name, m.Key, append([]byte(nil), k...), &ds)
+	})
+	if err != nil {
 		return err
 	}
 	if !empty {

@@ -139,7 +139,9 @@ func (s *Store) ListLatest(bucket, prefix, after string, limit int) ([]RecordMsg
 			return out, true, nil
 		}
 		last = key
-		out = append(out, RecordMsg{Bucket: bucket, Key: key, Version: ver, Enc: append([]byte(nil), val...)})
+		// Without inline data: a page of 64 KiB objects would not fit in one RPC answer, and a
+		// listing needs only the header.
+		out = append(out, RecordMsg{Bucket: bucket, Key: key, Version: ver, Enc: headerOnly(val)})
 	}
 	return out, false, nil
 }

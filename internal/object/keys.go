@@ -15,14 +15,14 @@ import (
 //
 //	'b' bucket                                 -> bucket JSON
 //	'o' bucket 0 key 0 ^ts(8) ^node(8)         -> version record (newest first within a key)
-//	'u' bucket 0 key 0 uploadID                -> upload record
-//	'p' uploadID 0 part(5 digits)              -> part record
+//	'u' bucket 0 key 0 uploadID                -> upload record (multipart.go)
+//	'q' bucket 0 key 0 uploadID 0 part(5)      -> part record
 //	'r' chunkID 0 ownerKey                     -> empty: ownerKey references chunkID
 const (
 	tagBucket  = 'b'
 	tagVersion = 'o'
-	tagUpload  = 'u'
-	tagPart    = 'p'
+	tagUpload  = KindUpload
+	tagPart    = KindPart
 	tagRef     = 'r'
 )
 
@@ -104,14 +104,18 @@ func uploadKey(bucket, key, uploadID string) []byte {
 	return append(k, uploadID...)
 }
 
-func partPrefix(uploadID string) []byte {
+func partPrefix(bucket, key, uploadID string) []byte {
 	k := []byte{tagPart}
+	k = append(k, bucket...)
+	k = append(k, 0)
+	k = append(k, key...)
+	k = append(k, 0)
 	k = append(k, uploadID...)
 	return append(k, 0)
 }
 
-func partKey(uploadID string, n int) []byte {
-	return append(partPrefix(uploadID), fmt.Sprintf("%05d", n)...)
+func partKey(bucket, key, uploadID string, n int) []byte {
+	return append(partPrefix(bucket, key, uploadID), fmt.Sprintf("%05d", n)...)
 }
 
 func refPrefix(chunkID string) []byte {

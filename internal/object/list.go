@@ -2,6 +2,7 @@ package object
 
 import (
 	"context"
+	"encoding/binary"
 	"strings"
 
 	"github.com/minicloud/minicloud/internal/crdt"
@@ -151,80 +152,163 @@ func (s *Store) ListObjectVersions(ctx context.Context, bucket string, opts Vers
 	if _, err := s.bucket(bucket); err != nil {
 		return VersionListResult{}, err
 	}
-	limit := maxKeys(opts.MaxKeys)
-	w, err := s.newWalker(bucket, opts.Prefix, opts.Delimiter)
+	return PageVersions(ctx, opts, func(from string, incl bool) ([]RecordMsg, bool, error) {
+		return s.ListKeyRecords(bucket, opts.Prefix, from, incl, 1000)
+	})
+}
+
+// listBudget bounds the bytes of record headers one listing page carries.
+const listBudget = 4 << 20
+
+// ListKeyRecords returns every record (tombstones and purges included: a coordinator merging
+// several replicas' listings needs them) of up to limit keys under prefix from key `from` on
+// (incl: from itself included), in key order and newest first within a key, without their
+// inline data; truncated tells whether more keys follow.
+func (s *Store) ListKeyRecords(bucket, prefix, from string, incl bool, limit int) ([]RecordMsg, bool, error) {
+	if _, err := s.bucket(bucket); err != nil {
+		return nil, false, err
+	}
+	w, err := s.newWalker(bucket, prefix, "")
 	if err != nil {
-		return VersionListResult{}, err
+		return nil, false, err
 	}
 	defer w.it.Close()
-	var res VersionListResult
-	count := 0
 	ok := w.it.First()
-	// skipUntil: versions of the marker key up to and including VersionIDMarker are skipped.
+	if from != "" && from >= prefix {
+		ok = w.seekKey(from, !incl)
+	}
+	var out []RecordMsg
+	keys, size, last := 0, 0, ""
+	for ; ok; ok = w.it.Next() {
+		key, ver, val, err := w.current()
+		if err != nil {
+			return nil, false, err
+		}
+		if keys == 0 || key != last {
+			if keys == limit || size > listBudget {
+				return out, true, nil
+			}
+			keys++
+			last = key
+		}
+		h := headerOnly(val)
+		size += len(h) + len(key)
+		out = append(out, RecordMsg{Bucket: bucket, Key: key, Version: ver, Enc: h})
+	}
+	return out, false, nil
+}
+
+// headerOnly copies a stored record without its inline data (listings need only the header).
+func headerOnly(val []byte) []byte {
+	n, w := binary.Uvarint(val)
+	if w <= 0 || uint64(len(val)-w) < n {
+		return append([]byte(nil), val...)
+	}
+	return append([]byte(nil), val[:w+int(n)]...)
+}
+
+// PageVersions applies ListObjectVersions' prefix, delimiter, markers and paging to a stream of
+// records of whole keys in key order (newest first within a key), read in pages from next (from
+// a key, included or not).
+func PageVersions(ctx context.Context, opts VersionListOptions, next func(from string, incl bool) ([]RecordMsg, bool, error)) (VersionListResult, error) {
+	limit := maxKeys(opts.MaxKeys)
+	from, incl := opts.Prefix, true
 	skipKey, skipping := "", false
 	if opts.KeyMarker != "" && opts.KeyMarker >= opts.Prefix {
-		if opts.VersionIDMarker == "" {
-			ok = w.seekKey(opts.KeyMarker, true)
-		} else {
-			ok = w.seekKey(opts.KeyMarker, false)
-			skipKey, skipping = opts.KeyMarker, true
-		}
+		from, incl = opts.KeyMarker, opts.VersionIDMarker != ""
+		skipKey, skipping = opts.KeyMarker, opts.VersionIDMarker != ""
 	}
-	lastKey := ""
-	for ok {
+	var res VersionListResult
+	count := 0
+	lastCP := ""
+	full := func() bool {
+		if count == limit {
+			res.IsTruncated = true
+			return true
+		}
+		count++
+		return false
+	}
+	for {
 		if err := ctx.Err(); err != nil {
 			return VersionListResult{}, err
 		}
-		key, ver, val, err := w.current()
+		msgs, more, err := next(from, incl)
 		if err != nil {
 			return VersionListResult{}, err
 		}
-		r, err := decodeHeader(val, ver)
-		if err != nil {
-			return VersionListResult{}, err
-		}
-		if cp := w.commonPrefix(key); cp != "" {
-			if opts.KeyMarker != "" && cp <= opts.KeyMarker {
-				ok = w.skipPrefix(cp)
+		for i := 0; i < len(msgs); {
+			key := msgs[i].Key
+			j := i
+			for j < len(msgs) && msgs[j].Key == key {
+				j++
+			}
+			group := msgs[i:j]
+			i = j
+			from, incl = key, false
+			if lastCP != "" && strings.HasPrefix(key, lastCP) {
 				continue
 			}
-			if r.Tomb {
-				ok = w.it.Next()
-				continue
+			if opts.Delimiter != "" {
+				if k := strings.Index(key[len(opts.Prefix):], opts.Delimiter); k >= 0 {
+					cp := key[:len(opts.Prefix)+k+len(opts.Delimiter)]
+					if opts.KeyMarker != "" && cp <= opts.KeyMarker {
+						continue
+					}
+					visible := false
+					for _, m := range group {
+						visible = visible || !m.Hidden()
+					}
+					if !visible {
+						continue // a deleted key does not make its prefix appear
+					}
+					if full() {
+						return res, nil
+					}
+					res.CommonPrefixes = append(res.CommonPrefixes, cp)
+					res.NextKeyMarker, res.NextVersionIDMarker = cp, ""
+					lastCP = cp
+					continue
+				}
 			}
-			if count == limit {
-				res.IsTruncated = true
-				break
+			latest := true // the newest record that is not a purge holds the key's latest state
+			for _, m := range group {
+				info, err := m.Info(false)
+				if err != nil {
+					return VersionListResult{}, err
+				}
+				rec, err := decodeHeader(m.Enc, m.Version)
+				if err != nil {
+					return VersionListResult{}, err
+				}
+				if rec.Purged {
+					continue
+				}
+				info.IsLatest, latest = latest, false
+				if skipping && key == skipKey {
+					if info.VersionID == opts.VersionIDMarker {
+						skipping = false
+						skipKey = "" // the versions after the marker are listed
+					}
+					continue
+				}
+				if rec.Tomb {
+					continue
+				}
+				if full() {
+					return res, nil
+				}
+				res.Versions = append(res.Versions, info)
+				res.NextKeyMarker, res.NextVersionIDMarker = key, info.VersionID
 			}
-			res.CommonPrefixes = append(res.CommonPrefixes, cp)
-			res.NextKeyMarker, res.NextVersionIDMarker = cp, ""
-			count++
-			ok = w.skipPrefix(cp)
-			continue
+			skipping = false
 		}
-		latest := key != lastKey
-		lastKey = key
-		if skipping && key == skipKey {
-			if r.versionID() == opts.VersionIDMarker {
-				skipping = false
-			}
-			ok = w.it.Next()
-			continue
+		if !more {
+			res.NextKeyMarker, res.NextVersionIDMarker = "", ""
+			return res, nil
 		}
-		skipping = false
-		if !r.Tomb {
-			if count == limit {
-				res.IsTruncated = true
-				break
-			}
-			res.Versions = append(res.Versions, r.info(bucket, key, latest))
-			res.NextKeyMarker, res.NextVersionIDMarker = key, r.versionID()
-			count++
+		if lastCP != "" && strings.HasPrefix(from, lastCP) {
+			from, incl = lastCP+"\xff", true // no UTF-8 key has a 0xff byte: this skips the prefix
 		}
-		ok = w.it.Next()
 	}
-	if !res.IsTruncated {
-		res.NextKeyMarker, res.NextVersionIDMarker = "", ""
-	}
-	return res, nil
 }

@@ -216,6 +216,28 @@ func mergeInto(recs []*record, in *record) []*record {
 	return keep
 }
 
+// MergeVersions folds the records replicas hold of one key into the key's state, newest first
+// (the records every replica should hold).
+func MergeVersions(msgs []RecordMsg) ([]RecordMsg, error) {
+	recs, err := mergeMsgs(msgs)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]RecordMsg, 0, len(recs))
+	for _, r := range recs {
+		for i := range msgs {
+			if msgs[i].Version != r.version {
+				continue
+			}
+			if m, err := decodeHeader(msgs[i].Enc, msgs[i].Version); err == nil && m.MetaTS == r.MetaTS && m.Purged == r.Purged {
+				out = append(out, msgs[i])
+				break
+			}
+		}
+	}
+	return out, nil
+}
+
 // Resolve merges what replicas hold for a key and applies GET/HEAD semantics to it. The returned
 // message is the chosen version's record (nil with an error).
 func Resolve(bucket, key, versionID string, msgs []RecordMsg) (*RecordMsg, ObjectInfo, error) {

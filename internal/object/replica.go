@@ -2,6 +2,7 @@ package object
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 
@@ -21,6 +22,10 @@ type RecordMsg struct {
 	Key     string       `json:"k"`
 	Version crdt.Version `json:"v"`
 	Enc     []byte       `json:"e"`
+	// Kind is 0 for a version record, KindUpload or KindPart for multipart state (multipart.go),
+	// whose upload id (and part number) Sub names.
+	Kind byte   `json:"kd,omitempty"`
+	Sub  string `json:"sb,omitempty"`
 }
 
 // ErrMissingChunks is returned by MergeRecord when the record references chunks this node does
@@ -29,6 +34,16 @@ var ErrMissingChunks = errors.New("record references chunks this node lacks")
 
 // Chunks lists the chunk ids a record message references.
 func (m RecordMsg) Chunks() ([]blobstore.Ref, error) {
+	switch m.Kind {
+	case KindUpload:
+		return nil, nil
+	case KindPart:
+		var p partRecord
+		if err := json.Unmarshal(m.Enc, &p); err != nil {
+			return nil, fmt.Errorf("decode part record: %w", err)
+		}
+		return p.Chunks, nil
+	}
 	r, err := decodeHeader(m.Enc, m.Version)
 	if err != nil {
 		return nil, err
@@ -64,6 +79,19 @@ func (s *Store) KeyRecords(bucket, key string) ([]RecordMsg, error) {
 // MergeRecord merges a record from another node (or from this node's coordinator path) into the
 // local state, durably. It reports whether anything changed.
 func (s *Store) MergeRecord(m RecordMsg) (bool, error) {
+	switch m.Kind {
+	case 0:
+	case KindUpload:
+		return s.mergeUpload(m)
+	case KindPart:
+		changed, err := s.mergePart(m)
+		if errors.Is(err, errDoneUpload) {
+			return false, nil // the upload ended: its parts are not wanted any more
+		}
+		return changed, err
+	default:
+		return false, fmt.Errorf("unknown record kind %d", m.Kind)
+	}
 	in, err := decodeRecord(m.Enc, m.Version)
 	if err != nil {
 		return false, err

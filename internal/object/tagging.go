@@ -57,7 +57,7 @@ func (s *Store) PutObjectTagging(ctx context.Context, bucket, key, versionID str
 				return "", err
 			}
 			b.Set(keys[i], val)
-			indexAdd(b, bucket, key, r.version, keys[i], val, &ds)
+			indexAdd(b, RecordMsg{Bucket: bucket, Key: key, Version: r.version, Enc: val}, keys[i], &ds)
 			if err := b.Commit(true); err != nil {
 				return "", err
 			}

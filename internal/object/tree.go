@@ -68,7 +68,13 @@ func RecordFingerprint(bucket, key string, v crdt.Version, enc []byte) Fingerpri
 
 // Fingerprint is the fingerprint of the record m carries.
 func (m RecordMsg) Fingerprint() Fingerprint {
-	return RecordFingerprint(m.Bucket, m.Key, m.Version, m.Enc)
+	if m.Kind == 0 {
+		return RecordFingerprint(m.Bucket, m.Key, m.Version, m.Enc)
+	}
+	// Multipart state: its kind and upload id (and part number) are part of its identity.
+	enc := make([]byte, 0, 2+len(m.Sub)+len(m.Enc))
+	enc = append(append(append(enc, m.Kind), m.Sub...), 0)
+	return RecordFingerprint(m.Bucket, m.Key, m.Version, append(enc, m.Enc...))
 }
 
 // TreeNode is what a node of a partition's tree holds: a hash of its records and their number.
@@ -144,10 +150,10 @@ func (t *tree) apply(ds []treeDelta) {
 	}
 }
 
-// indexAdd records in b that storage key sk holds val, a record of bucket/key at version v.
-func indexAdd(b *metastore.Batch, bucket, key string, v crdt.Version, sk, val []byte, ds *[]treeDelta) {
-	p, kh := placement.Partition(bucket, key), keyHash(bucket, key)
-	fp := RecordFingerprint(bucket, key, v, val)
+// indexAdd records in b that storage key sk holds m's record (m.Enc as stored).
+func indexAdd(b *metastore.Batch, m RecordMsg, sk []byte, ds *[]treeDelta) {
+	p, kh := placement.Partition(m.Bucket, m.Key), keyHash(m.Bucket, m.Key)
+	fp := m.Fingerprint()
 	b.Set(indexKey(p, kh, sk), fp[:])
 	*ds = append(*ds, treeDelta{p: p, kh: kh, fp: fp, n: 1})
 }
@@ -208,7 +214,7 @@ func (s *Store) buildIndex() error {
 	n := 0
 	var ds []treeDelta
 	err := s.ScanRecords(context.Background(), func(m RecordMsg) error {
-		indexAdd(b, m.Bucket, m.Key, m.Version, versionKey(m.Bucket, m.Key, m.Version), m.Enc, &ds)
+		indexAdd(b, m, versionKey(m.Bucket, m.Key, m.Version), &ds)
 		if n++; n%1000 == 0 {
 			if err := b.Commit(false); err != nil {
 				return err
@@ -375,6 +381,17 @@ func (s *Store) NodeRecords(p, depth int, prefix uint64, want func(Fingerprint) 
 
 // recordAt loads the record stored at storage key sk.
 func (s *Store) recordAt(sk []byte) (RecordMsg, bool, error) {
+	if len(sk) > 0 && (sk[0] == KindUpload || sk[0] == KindPart) {
+		v, err := s.db.Get(sk)
+		if errors.Is(err, metastore.ErrNotFound) {
+			return RecordMsg{}, false, nil
+		}
+		if err != nil {
+			return RecordMsg{}, false, err
+		}
+		m, err := recordAtKind(sk, v)
+		return m, err == nil, err
+	}
 	if len(sk) == 0 || sk[0] != tagVersion {
 		return RecordMsg{}, false, fmt.Errorf("index points at %q", sk)
 	}

@@ -154,7 +154,7 @@ func (s *Store) apply(bucket, key string, c commit) error {
 			return err
 		}
 		batch.Set(vk, val)
-		indexAdd(batch, bucket, key, c.add.version, vk, val, &ds)
+		indexAdd(batch, RecordMsg{Bucket: bucket, Key: key, Version: c.add.version, Enc: val}, vk, &ds)
 		for _, ch := range c.add.Chunks {
 			batch.Set(refKey(ch.ID, vk), nil)
 		}
