@@ -23,6 +23,9 @@
 #   BENCH_DIR=/tmp   where the temp dir with every data dir goes (same disk)
 #   KEEP=1           keep the temp dir (data, logs, raw results) afterwards
 #   ONLY=failover    run only the failover part (ONLY=throughput: only the table)
+#   ONLY_WORKLOADS=put4k,get4k  run only these workloads (put4k get4k mixed4k list)
+#   PROFILE_DIR=DIR  write CPU profiles (go tool pprof) of n1 and the single node during each
+#                    timed workload to DIR (the nodes serve pprof on loopback for this)
 #
 # Exit status: 0 when every run finished without client errors (on the site,
 # clients of the surviving nodes during the outage included); 1 otherwise.
@@ -47,7 +50,7 @@ WORK=$(mktemp -d "${BENCH_DIR:-/tmp}/minicloud-site-bench.XXXXXX")
 RESULTS=$WORK/results.txt
 FAILED=0
 PIDS=()
-declare -A S3 MESH PID
+declare -A S3 MESH PID PPROF
 
 log() { printf '== %s\n' "$*" >&2; }
 
@@ -104,7 +107,8 @@ start() {
 	shift
 	mkdir -p "$WORK/$n"
 	[[ -n "${S3[$n]:-}" ]] || S3[$n]=127.0.0.1:$(free_port)
-	MINICLOUD_ROOT_ACCESS_KEY=$ACCESS MINICLOUD_ROOT_SECRET_KEY=$SECRET MINICLOUD_MESH_SECRET=$MESH_SECRET \
+	[[ -z "${PROFILE_DIR:-}" || -n "${PPROF[$n]:-}" ]] || PPROF[$n]=127.0.0.1:$(free_port)
+	MINICLOUD_PPROF_ADDR=${PPROF[$n]:-} MINICLOUD_ROOT_ACCESS_KEY=$ACCESS MINICLOUD_ROOT_SECRET_KEY=$SECRET MINICLOUD_MESH_SECRET=$MESH_SECRET \
 		"$WORK/bin/minicloud" serve --data "$WORK/$n" --s3 "${S3[$n]}" --log-level warn "$@" >>"$WORK/$n.log" 2>&1 &
 	PID[$n]=$! PIDS+=($!)
 	wait_serving "${PID[$n]}" "${S3[$n]}" || { tail -n 20 "$WORK/$n.log" >&2; echo "$n did not start" >&2; exit 1; }
@@ -156,15 +160,37 @@ loadgen_on() {
 		-concurrency "$c" -duration "$DURATION" "$@"
 }
 
+# profile NODE NAME ERRFILE ARGS...: in the background, a CPU profile of NODE over most of the
+# timed phase (after loadgen's "prepared" line in ERRFILE when the workload prepares objects).
+profile() {
+	[[ -n "${PROFILE_DIR:-}" && -n "${PPROF[$1]:-}" ]] || return 0
+	mkdir -p "$PROFILE_DIR"
+	local node=$1 name=$2 errf=$3 secs prep=0
+	shift 3
+	[[ " $* " == *" -objects "* ]] && prep=1
+	secs=$(awk -v d="${DURATION%s}" 'BEGIN { s = int(d) - 2; print (s < 1 ? 1 : s) }')
+	(
+		for _ in $(seq 3000); do [[ $prep == 0 ]] || grep -qs prepared "$errf" && break; sleep 0.2; done
+		sleep 1
+		curl -s --noproxy '*' -o "$PROFILE_DIR/$name-$node.pprof" "http://${PPROF[$node]}/debug/pprof/profile?seconds=$secs"
+	) &
+}
+
 # run TARGET NAME ARGS...: one workload on a target; appends "NAME TARGET ops p99 errors".
 run() {
 	local target=$1 name=$2 line ops p99 errs i n c
 	shift 2
 	log "$name on $target"
+	if [[ $target == single ]]; then
+		profile single "$name" "$WORK/single-$name.err" "$@"
+	elif [[ $target == site ]]; then
+		profile n1 "$name" "$WORK/site-$name-n1.err" "$@"
+	fi
 	if [[ $target != site ]]; then
 		local ep=${S3[single]:-}
 		[[ $target == MinIO ]] && ep=$MINIO
-		line=$(loadgen_on "$ep" "$CONC" -bucket "$name" "$@" || true)
+		line=$(loadgen_on "$ep" "$CONC" -bucket "$name" "$@" 2>"$WORK/$target-$name.err" || true)
+		sed 's/^/   /' "$WORK/$target-$name.err" >&2
 		echo "   $line" >&2
 		echo "$name $target $(field "$line" ops/s) $(field "$line" p99_ms) $(field "$line" errors)" >>"$RESULTS"
 		[[ "$(field "$line" errors)" == 0 ]] || FAILED=1
@@ -202,6 +228,7 @@ throughput() {
 	local w name i=0 t
 	for w in "${WORKLOADS[@]}"; do
 		IFS='|' read -r name _ args <<<"$w"
+		selected "$name" || continue
 		# Rotate which target goes first, so that machine noise hits all alike.
 		local order=(single site MinIO)
 		for t in "${order[@]:$((i % 3))}" "${order[@]:0:$((i % 3))}"; do
@@ -212,6 +239,8 @@ throughput() {
 	done
 }
 
+selected() { [[ -z "${ONLY_WORKLOADS:-}" || ",$ONLY_WORKLOADS," == *",$1,"* ]]; }
+
 get() { awk -v n="$1" -v t="$2" -v c="$3" '$1 == n && $2 == t { print $c }' "$RESULTS"; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a + 0 > 0 && b + 0 > 0) printf "%.2f", a / b; else print "n/a" }'; }
 
@@ -220,6 +249,7 @@ print_table() {
 	printf '\n%-12s %10s %10s %10s %12s %11s %15s\n' workload single site MinIO site/single site/MinIO "p99ms site/1"
 	for w in "${WORKLOADS[@]}"; do
 		IFS='|' read -r name label _ <<<"$w"
+		selected "$name" || continue
 		s1=$(get "$name" single 3) st=$(get "$name" site 3) mn=$(get "$name" MinIO 3)
 		printf '%-12s %10.1f %10.1f %10.1f %12s %11s %15s\n' "$label" "${s1:-0}" "${st:-0}" "${mn:-0}" \
 			"$(ratio "$st" "$s1")" "$(ratio "$st" "$mn")" "$(get "$name" site 4)/$(get "$name" single 4)"

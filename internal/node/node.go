@@ -154,6 +154,7 @@ func (n *Node) registerStoreMetrics() {
 // Run serves until ctx is cancelled, then shuts down gracefully.
 func (n *Node) Run(ctx context.Context) error {
 	n.log.Info("minicloud serving", "s3", n.s3ln.Addr().String(), "data", n.cfg.Data, "region", n.cfg.Region, "version", Version)
+	n.startPprof()
 	errc := make(chan error, 1)
 	go func() { errc <- n.s3.Serve(n.s3ln) }()
 	select {

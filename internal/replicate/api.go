@@ -84,7 +84,7 @@ func (s *Store) PutObject(ctx context.Context, bucket, key string, r io.Reader, 
 // checkPutConditions evaluates If-None-Match: * and If-Match against a quorum read. Unlike on a
 // single node this is not atomic with the write: two racing conditional PUTs may both pass.
 func (s *Store) checkPutConditions(ctx context.Context, bucket, key string, opts object.PutOptions) error {
-	msgs, _, err := s.read(ctx, bucket, key)
+	msgs, err := s.readHeads(ctx, bucket, key)
 	if err != nil {
 		return err
 	}
@@ -114,24 +114,9 @@ func etagListMatches(list, etag string) bool {
 	return false
 }
 
-func (s *Store) resolve(ctx context.Context, bucket, key, versionID string) (*object.RecordMsg, object.ObjectInfo, []string, error) {
-	if err := s.layoutReady(ctx); err != nil {
-		return nil, object.ObjectInfo{}, nil, err
-	}
-	if _, err := s.local.GetBucket(ctx, bucket); err != nil {
-		return nil, object.ObjectInfo{}, nil, err
-	}
-	msgs, from, err := s.read(ctx, bucket, key)
-	if err != nil {
-		return nil, object.ObjectInfo{}, nil, err
-	}
-	m, info, err := object.Resolve(bucket, key, versionID, msgs)
-	return m, info, from, err
-}
-
 // HeadObject returns a version's description.
 func (s *Store) HeadObject(ctx context.Context, bucket, key, versionID string) (object.ObjectInfo, error) {
-	_, info, _, err := s.resolve(ctx, bucket, key, versionID)
+	_, info, _, err := s.resolveHead(ctx, bucket, key, versionID)
 	return info, err
 }
 
@@ -151,7 +136,7 @@ func (s *Store) GetObject(ctx context.Context, bucket, key, versionID string, of
 
 // ObjectParts lists the parts of a version.
 func (s *Store) ObjectParts(ctx context.Context, bucket, key, versionID string) ([]object.PartInfo, error) {
-	m, info, _, err := s.resolve(ctx, bucket, key, versionID)
+	m, info, _, err := s.resolveHead(ctx, bucket, key, versionID)
 	if err != nil {
 		return nil, err
 	}
@@ -176,7 +161,7 @@ func (s *Store) DeleteObject(ctx context.Context, bucket, key, versionID string)
 	if _, err := s.local.GetBucket(ctx, bucket); err != nil {
 		return object.DeleteResult{}, err
 	}
-	msgs, _, err := s.read(ctx, bucket, key)
+	msgs, err := s.readHeads(ctx, bucket, key)
 	if err != nil && versionID != "" {
 		return object.DeleteResult{}, err
 	}
@@ -216,7 +201,7 @@ func (s *Store) CopyObject(ctx context.Context, srcBucket, srcKey, srcVersion, d
 
 // GetObjectTagging returns a version's tags.
 func (s *Store) GetObjectTagging(ctx context.Context, bucket, key, versionID string) (map[string]string, string, error) {
-	m, _, _, err := s.resolve(ctx, bucket, key, versionID)
+	m, _, _, err := s.resolveHead(ctx, bucket, key, versionID)
 	if err != nil {
 		return nil, "", err
 	}

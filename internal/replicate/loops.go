@@ -39,8 +39,7 @@ func (s *Store) deliverHints() {
 // deliverTarget hands a target's hints over until none is left or one fails (then it waits for
 // the next round: the target is probably down again).
 func (s *Store) deliverTarget(target string) {
-	deliver := func(m object.RecordMsg) error { return s.writeOne(s.ctx, target, m) }
-	site := strings.HasPrefix(target, sitePrefix) || strings.HasPrefix(target, cloudPrefix)
+	var deliver func(m object.RecordMsg) error
 	if strings.HasPrefix(target, cloudPrefix) {
 		d, ok := s.cloudDeliverer(target)
 		if !ok {
@@ -58,6 +57,9 @@ func (s *Store) deliverTarget(target string) {
 		deliver = func(m object.RecordMsg) error { return s.shipToSite(s.ctx, n, m) }
 	} else if s.o.Cluster == nil || !s.o.Cluster.Alive(target) {
 		return
+	} else {
+		s.deliverToNode(target)
+		return
 	}
 	for s.ctx.Err() == nil {
 		hints, err := s.local.Hints(target, 256)
@@ -73,13 +75,47 @@ func (s *Store) deliverTarget(target string) {
 				s.log.Warn("drop delivered hint", "err", err)
 				return
 			}
-			if site {
-				if strings.HasPrefix(target, sitePrefix) {
-					s.Stats.Shipped.Add(1)
-				}
-			} else {
-				s.Stats.HintsDelivered.Add(1)
+			if strings.HasPrefix(target, sitePrefix) {
+				s.Stats.Shipped.Add(1)
 			}
+		}
+	}
+}
+
+// hintsPerRound is how many hints of one node target are read and delivered at a time
+// (batchInFlight batches of batchRecords).
+const hintsPerRound = batchInFlight * batchRecords
+
+// deliverToNode hands a site node its hints in batches (pushRecords), dropping those it took,
+// until none is left or a round delivers nothing (the target is probably down again).
+func (s *Store) deliverToNode(target string) {
+	for s.ctx.Err() == nil {
+		hints, err := s.local.Hints(target, hintsPerRound)
+		if err != nil || len(hints) == 0 {
+			return
+		}
+		msgs := make([]object.RecordMsg, len(hints))
+		for i, h := range hints {
+			msgs[i] = h.Msg
+		}
+		errs := s.pushRecords(s.ctx, target, msgs)
+		var done []object.Hint
+		var firstErr error
+		for i, err := range errs {
+			if err == nil {
+				done = append(done, hints[i])
+			} else if firstErr == nil {
+				firstErr = err
+			}
+		}
+		if err := s.local.DropHints(done); err != nil {
+			s.log.Warn("drop delivered hints", "err", err)
+			return
+		}
+		s.Stats.HintsDelivered.Add(int64(len(done)))
+		if firstErr != nil {
+			s.log.Debug("hint delivery failed; will retry", "target", target, "delivered", len(done), "err", firstErr)
+			return
 		}
 	}
 }

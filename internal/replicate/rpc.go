@@ -34,6 +34,7 @@ type Server struct {
 	Mux *http.ServeMux
 	// Apply commits a change shipped from another site on this site's replicas.
 	Apply func(object.RecordMsg) error
+	ops   map[string]opFunc // binary operations (ops.go)
 }
 
 // NewServer listens on addr with TLS; the address actually bound is Addr().
@@ -62,6 +63,7 @@ func newServer(local *object.Store) *Server {
 	s.Mux.HandleFunc("POST /rpc/apply", s.apply)
 	s.Mux.HandleFunc("POST /rpc/hint", s.hint)
 	s.registerGeo() // feed.go
+	s.registerOps()
 	return s
 }
 

@@ -1,0 +1,289 @@
+package replicate
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"sync"
+
+	"github.com/minicloud/minicloud/internal/object"
+)
+
+// Binary operations: the hot replica operations (reads of version heads, batched merges, record
+// fetches) as one route, POST /rpc/op/{name}, with binary bodies
+// (codec.go). Each op is a function from request bytes to response bytes, so that the same
+// table can be served over any transport.
+
+// opFunc answers one operation. An error wrapping errBadRequest is the caller's fault.
+type opFunc func(ctx context.Context, req []byte) ([]byte, error)
+
+var errBadRequest = errors.New("bad request")
+
+func badRequest(err error) error { return fmt.Errorf("%w: %v", errBadRequest, err) }
+
+// Op names.
+const (
+	opHeads  = "heads"
+	opRecord = "record"
+	opMerges = "merges"
+)
+
+func (s *Server) registerOps() {
+	s.ops = map[string]opFunc{
+		opHeads:  s.opHeads,
+		opRecord: s.opRecord,
+		opMerges: s.opMerges,
+	}
+	s.Mux.HandleFunc("POST /rpc/op/{name}", s.serveOp)
+}
+
+func (s *Server) serveOp(w http.ResponseWriter, r *http.Request) {
+	fn, ok := s.ops[r.PathValue("name")]
+	if !ok {
+		http.Error(w, "unknown operation", http.StatusNotFound)
+		return
+	}
+	req, err := io.ReadAll(io.LimitReader(r.Body, maxRPCBody+1))
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	if len(req) > maxRPCBody {
+		http.Error(w, "request too large", http.StatusRequestEntityTooLarge)
+		return
+	}
+	resp, err := fn(r.Context(), req)
+	if err != nil {
+		status := http.StatusInternalServerError
+		if errors.Is(err, errBadRequest) {
+			status = http.StatusBadRequest
+		}
+		http.Error(w, err.Error(), status)
+		return
+	}
+	w.Header().Set("Content-Type", "application/octet-stream")
+	w.Write(resp)
+}
+
+// op calls a binary operation on addr.
+func (c *Client) op(ctx context.Context, addr, name string, req []byte) ([]byte, error) {
+	var out []byte
+	err := c.do(ctx, "POST", addr, "/rpc/op/"+name, nil, req, &out)
+	return out, err
+}
+
+// heads: bucket, key, full → count × (record, cut). With full, records come whole (cut false).
+func (s *Server) opHeads(_ context.Context, req []byte) ([]byte, error) {
+	d := dec{b: req}
+	bucket, key, full := d.str(), d.str(), d.bool()
+	if err := d.done(); err != nil {
+		return nil, badRequest(err)
+	}
+	msgs, cut, err := s.local.StoredRecords(bucket, key, full)
+	if err != nil {
+		return nil, err
+	}
+	return encodeHeads(msgs, cut), nil
+}
+
+func encodeHeads(msgs []object.RecordMsg, cut []bool) []byte {
+	e := enc{}
+	e.uvarint(uint64(len(msgs)))
+	for i, m := range msgs {
+		e.record(m)
+		e.bool(cut[i])
+	}
+	return e.b
+}
+
+func decodeHeads(b []byte) ([]object.RecordMsg, []bool, error) {
+	d := dec{b: b}
+	n := d.count(minRecord + 1)
+	msgs, cut := make([]object.RecordMsg, 0, n), make([]bool, 0, n)
+	for i := 0; i < n; i++ {
+		msgs = append(msgs, d.record())
+		cut = append(cut, d.bool())
+	}
+	return msgs, cut, d.done()
+}
+
+// Heads asks addr for the records of bucket/key: heads only (inline data cut) unless full.
+func (c *Client) Heads(ctx context.Context, addr, bucket, key string, full bool) ([]object.RecordMsg, []bool, error) {
+	e := enc{}
+	e.str(bucket)
+	e.str(key)
+	e.bool(full)
+	resp, err := c.op(ctx, addr, opHeads, e.b)
+	if err != nil {
+		return nil, nil, err
+	}
+	return decodeHeads(resp)
+}
+
+// record: bucket, key, version → found, record.
+func (s *Server) opRecord(_ context.Context, req []byte) ([]byte, error) {
+	d := dec{b: req}
+	bucket, key, v := d.str(), d.str(), d.version()
+	if err := d.done(); err != nil {
+		return nil, badRequest(err)
+	}
+	m, err := s.local.KeyRecord(bucket, key, v)
+	e := enc{}
+	if errors.Is(err, object.ErrNoRecord) {
+		e.bool(false)
+		return e.b, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	e.bool(true)
+	e.record(m)
+	return e.b, nil
+}
+
+// Record reads the full record of one version of bucket/key from addr (object.ErrNoRecord if
+// it has none).
+func (c *Client) Record(ctx context.Context, addr string, h object.RecordMsg) (object.RecordMsg, error) {
+	e := enc{}
+	e.str(h.Bucket)
+	e.str(h.Key)
+	e.version(h.Version)
+	resp, err := c.op(ctx, addr, opRecord, e.b)
+	if err != nil {
+		return object.RecordMsg{}, err
+	}
+	d := dec{b: resp}
+	if !d.bool() {
+		if err := d.done(); err != nil {
+			return object.RecordMsg{}, err
+		}
+		return object.RecordMsg{}, object.ErrNoRecord
+	}
+	m := d.record()
+	if err := d.done(); err != nil {
+		return object.RecordMsg{}, err
+	}
+	return m, nil
+}
+
+// Merge outcomes in a merges answer.
+const (
+	mergedOK      = 0
+	mergedMissing = 1 // the record's chunks are missing: ids follow
+	mergedFailed  = 2 // an error message follows
+)
+
+// mergeParallel bounds the merges of one batch running at once: concurrent commits share
+// fsyncs (pebble's group commit), and merges are idempotent CRDT merges under a per-key lock,
+// so their order within a batch does not matter.
+const mergeParallel = 16
+
+// merges: count × record → count × outcome.
+func (s *Server) opMerges(_ context.Context, req []byte) ([]byte, error) {
+	msgs, err := decodeRecords(req)
+	if err != nil {
+		return nil, badRequest(err)
+	}
+	errs := make([]error, len(msgs))
+	sem := make(chan struct{}, mergeParallel)
+	var wg sync.WaitGroup
+	for i, m := range msgs {
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			_, errs[i] = s.local.MergeRecord(m)
+		}()
+	}
+	wg.Wait()
+	e := enc{}
+	e.uvarint(uint64(len(msgs)))
+	for i, err := range errs {
+		switch {
+		case err == nil:
+			e.uvarint(mergedOK)
+		case errors.Is(err, object.ErrMissingChunks):
+			e.uvarint(mergedMissing)
+			refs, _ := msgs[i].Chunks()
+			var miss []string
+			for _, c := range refs {
+				if !s.local.HasChunk(c.ID) {
+					miss = append(miss, c.ID)
+				}
+			}
+			e.uvarint(uint64(len(miss)))
+			for _, id := range miss {
+				e.str(id)
+			}
+		default:
+			e.uvarint(mergedFailed)
+			e.str(err.Error())
+		}
+	}
+	return e.b, nil
+}
+
+func encodeRecords(msgs []object.RecordMsg) []byte {
+	e := enc{}
+	e.uvarint(uint64(len(msgs)))
+	for _, m := range msgs {
+		e.record(m)
+	}
+	return e.b
+}
+
+func decodeRecords(b []byte) ([]object.RecordMsg, error) {
+	d := dec{b: b}
+	n := d.count(minRecord)
+	msgs := make([]object.RecordMsg, 0, n)
+	for i := 0; i < n; i++ {
+		msgs = append(msgs, d.record())
+	}
+	return msgs, d.done()
+}
+
+// mergeOutcome is a peer's answer for one record of a batch.
+type mergeOutcome struct {
+	missing []string // chunk ids the peer lacks (ErrMissingChunks)
+	err     error
+}
+
+// Merges asks addr to merge msgs in one round trip; the answer has one outcome per record.
+func (c *Client) Merges(ctx context.Context, addr string, msgs []object.RecordMsg) ([]mergeOutcome, error) {
+	resp, err := c.op(ctx, addr, opMerges, encodeRecords(msgs))
+	if err != nil {
+		return nil, err
+	}
+	return decodeOutcomes(resp, len(msgs))
+}
+
+// decodeOutcomes decodes a merges answer for a request of want records.
+func decodeOutcomes(b []byte, want int) ([]mergeOutcome, error) {
+	d := dec{b: b}
+	n := d.count(1)
+	if d.err == nil && n != want {
+		return nil, fmt.Errorf("merges: %d outcomes for %d records", n, want)
+	}
+	out := make([]mergeOutcome, n)
+	for i := range out {
+		switch d.uvarint() {
+		case mergedOK:
+		case mergedMissing:
+			k := d.count(1)
+			for j := 0; j < k; j++ {
+				out[i].missing = append(out[i].missing, d.str())
+			}
+			out[i].err = object.ErrMissingChunks
+		case mergedFailed:
+			out[i].err = fmt.Errorf("peer: %s", d.str())
+		default:
+			d.fail()
+		}
+	}
+	if err := d.done(); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
