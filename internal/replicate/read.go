@@ -79,10 +79,12 @@ func hedgeDelay() time.Duration {
 	return min(max(4*time.Duration(readLatency.Load()), hedgeMin), hedgeMax)
 }
 
-// helps reports whether an answer from n would count towards a set whose quorum is not met.
+// helps reports whether an answer from n would count towards a read quorum not yet met (in
+// either replica set, counting answers from replicas that are not bootstrapping apart).
 func (c *quorumCheck) helps(n string) bool {
-	return slices.Contains(c.cur, n) && c.okCur < c.needCur ||
-		slices.Contains(c.prev, n) && c.okPv < c.needPrev
+	safe := !c.booting(n)
+	return slices.Contains(c.cur, n) && (c.okCur < c.needCur || safe && c.safeCur < c.needSafeCur) ||
+		slices.Contains(c.prev, n) && (c.okPv < c.needPrev || safe && c.safePv < c.needSafePv)
 }
 
 // readKey reads bucket/key from a read quorum of its replicas. data says whether the caller
@@ -146,7 +148,7 @@ func (s *Store) readKey(ctx context.Context, bucket, key string, data bool) (*re
 		plan.ok(self)
 	}
 	for i, n := range peers {
-		if !plan.met() && plan.helps(n) {
+		if !plan.readMet() && plan.helps(n) {
 			launch(i)
 			plan.ok(n)
 		}
