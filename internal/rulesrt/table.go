@@ -193,6 +193,12 @@ func (rt *Runtime) ensureLocked(rs *ruleState, now bool) {
 	rs.owner, rs.elsewhere = owner, !here
 	want, running, failed, tried, notBefore := !rs.stopped, rs.run != nil, rs.failure != "", rs.tried, rs.notBefore
 	rs.mu.Unlock()
+	if running && want && here && rt.o.Logs != nil && !rt.inputCurrent(rs) {
+		// A persisted stream now covers (or no longer covers) the rule's topics: restart it
+		// on the other input, from its checkpoint.
+		rs.stop()
+		running = false
+	}
 	switch {
 	case running && (!want || !here):
 		rs.stop()
@@ -213,6 +219,19 @@ func (rt *Runtime) ensureLocked(rs *ruleState, now bool) {
 }
 
 const retryFailedEvery = 10 * time.Second
+
+// inputCurrent tells whether a running rule reads what it should: the log of the persisted
+// stream that covers its topics, or the broker when none does.
+func (rt *Runtime) inputCurrent(rs *ruleState) bool {
+	rs.mu.Lock()
+	input, topic := rs.input, rs.topic
+	rs.mu.Unlock()
+	want := "broker"
+	if name := rt.o.Logs.Covering(topic); name != "" {
+		want = "stream log " + name
+	}
+	return input == want
+}
 
 // reconcile runs ensureLocked over every rule every ReconcileEvery, until Close.
 func (rt *Runtime) reconcile() {

@@ -93,11 +93,12 @@ func (rt *Runtime) startLocked(rs *ruleState) {
 			w.partial[o] = n
 		}
 		// Without a checkpoint, from when the rule was defined (a successor that finds none
-		// must not skip what came meanwhile), or from now.
+		// must not skip what came meanwhile); with one taken while the rule read the broker
+		// (a persisted stream now covers its topics), from now: what came before, it has seen.
 		w.since = time.Unix(0, ck.Since)
 		if ck.Since == 0 {
 			w.since = rt.o.Clock.Now()
-			if ts := rt.ruleRecs[rs.name].TS; ts > 0 && ts < w.since.UnixNano() {
+			if ts := rt.ruleRecs[rs.name].TS; data == nil && ts > 0 && ts < w.since.UnixNano() {
 				w.since = time.Unix(0, ts)
 			}
 		}
