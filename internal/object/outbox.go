@@ -78,17 +78,26 @@ func (s *Store) HintsAfter(target string, after []byte, limit int) ([]Hint, erro
 	return out, nil
 }
 
-// HintKeyBefore returns a position in target's hints d earlier than key (a hint key): reading
-// after it skips what was delivered before, but not an entry whose key was taken before key's
-// and committed after it was read (keys come from the clock before the commit).
-func HintKeyBefore(target string, key []byte, d time.Duration) []byte {
+// HintKeyBefore returns a position in target's hints d earlier than key (a hint key) or than
+// oldestAdd, whichever is earlier (zero: ignored). Reading after it skips what was delivered
+// before, but not an entry whose key was taken before key's and committed after it was read:
+// hint keys come from the hybrid clock, never behind the wall clock, so an add that began at
+// oldestAdd or later gets a key after the position.
+func HintKeyBefore(target string, key []byte, oldestAdd time.Time, d time.Duration) []byte {
 	p := hintPrefix(target)
 	if len(key) < len(p)+16 || !bytes.HasPrefix(key, p) {
 		return nil
 	}
 	ts, err := strconv.ParseUint(string(key[len(p):len(p)+16]), 16, 64)
-	back := uint64(d.Milliseconds()) << 16 // crdt.Timestamp: milliseconds above 16 logical bits
-	if err != nil || ts <= back {
+	if err != nil {
+		return nil
+	}
+	const logical = 16 // crdt.Timestamp: milliseconds above 16 logical bits
+	if !oldestAdd.IsZero() {
+		ts = min(ts, uint64(oldestAdd.UnixMilli())<<logical)
+	}
+	back := uint64(d.Milliseconds()) << logical
+	if ts <= back {
 		return nil
 	}
 	return append(p, fmt.Sprintf("%016x", ts-back)...)

@@ -52,10 +52,14 @@ func TestOutboxCursor(t *testing.T) {
 		t.Fatalf("after dropping 4: %d left, first %v", len(left), left)
 	}
 	// A position 5 s before the last entry re-reads everything written in the last 5 s...
-	back := HintKeyBefore("site:x", rest[5].Key, 5*time.Second)
+	back := HintKeyBefore("site:x", rest[5].Key, time.Time{}, 5*time.Second)
 	again, _ := s.HintsAfter("site:x", back, 100)
 	if len(again) != 6 {
 		t.Fatalf("from 5 s back: %d entries, want the 6 left", len(again))
+	}
+	// An add that began before the last entry's key moves the position back to it.
+	if p := HintKeyBefore("site:x", rest[5].Key, time.Now().Add(-time.Hour), 0); bytes.Compare(p, first[0].Key) >= 0 {
+		t.Fatal("an add in progress since an hour ago does not move the position before every entry")
 	}
 	// ...and none of another target.
 	if other, _ := s.HintsAfter("site:y", nil, 100); len(other) != 0 {

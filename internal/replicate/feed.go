@@ -66,6 +66,7 @@ type geoState struct {
 	set     bool
 	workers map[string]chan struct{} // outbox target -> wake-up
 	drain   drainProgress
+	adds    map[int64]int // start (unix ms) -> outbox adds in progress (see oldestAdd)
 	stats   struct {
 		repaired atomic.Int64 // records shipped by cross-site anti-entropy
 		purged   atomic.Int64 // tombstones purged here
@@ -158,6 +159,49 @@ func (s *Store) notifyOutbox(target string) {
 	case wake <- struct{}{}:
 	default:
 	}
+}
+
+// enqueue adds msg to target's outbox and wakes its shipper. Adds in progress are tracked so a
+// shipper never moves its reading position past an entry still being written (oldestAdd).
+// durable: wait for the disk (see object.Store.AddHintLazy for the lazy kind).
+func (s *Store) enqueue(target string, msg object.RecordMsg, durable bool) error {
+	start := time.Now().UnixMilli()
+	s.geo.mu.Lock()
+	if s.geo.adds == nil {
+		s.geo.adds = map[int64]int{}
+	}
+	s.geo.adds[start]++
+	s.geo.mu.Unlock()
+	add := s.local.AddHintLazy
+	if durable {
+		add = s.local.AddHint
+	}
+	err := add(target, msg)
+	s.geo.mu.Lock()
+	if s.geo.adds[start]--; s.geo.adds[start] == 0 {
+		delete(s.geo.adds, start)
+	}
+	s.geo.mu.Unlock()
+	if err == nil {
+		s.notifyOutbox(target)
+	}
+	return err
+}
+
+// oldestAdd returns when the oldest outbox add still in progress began (zero: none).
+func (s *Store) oldestAdd() time.Time {
+	s.geo.mu.Lock()
+	defer s.geo.mu.Unlock()
+	var oldest int64
+	for t := range s.geo.adds {
+		if oldest == 0 || t < oldest {
+			oldest = t
+		}
+	}
+	if oldest == 0 {
+		return time.Time{}
+	}
+	return time.UnixMilli(oldest)
 }
 
 // kickOutboxes wakes every shipper (a member came back).
@@ -271,7 +315,7 @@ func (s *Store) drainSiteOutbox(target string, o GeoOptions, wake <-chan struct{
 			if firstErr != nil {
 				*floor = nil // some entries before the cursor may remain: start over next time
 			} else if cursor != nil {
-				*floor = object.HintKeyBefore(target, cursor, 5*time.Second)
+				*floor = object.HintKeyBefore(target, cursor, s.oldestAdd(), time.Second)
 			}
 			return firstErr
 		}

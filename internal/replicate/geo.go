@@ -44,12 +44,11 @@ func (s *Store) queueForSites(msg object.RecordMsg) {
 		if site == s.o.Site {
 			continue
 		}
-		if err := s.local.AddHintLazy(sitePrefix+site, msg); err != nil {
+		if err := s.enqueue(sitePrefix+site, msg, false); err != nil {
 			s.log.Error("queue change for site", "site", site, "err", err)
 			continue
 		}
 		s.Stats.Outboxed.Add(1)
-		s.notifyOutbox(sitePrefix + site)
 	}
 }
 
@@ -173,10 +172,9 @@ func (s *Store) SetBucketSites(ctx context.Context, bucket string, sites []strin
 			}
 			for _, m := range msgs { // every version, so a versioned bucket arrives whole
 				for _, site := range added {
-					if err := s.local.AddHint(sitePrefix+site, m); err != nil {
+					if err := s.enqueue(sitePrefix+site, m, true); err != nil {
 						return added, err
 					}
-					s.notifyOutbox(sitePrefix + site)
 				}
 			}
 		}
