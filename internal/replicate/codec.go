@@ -40,6 +40,8 @@ func (e *enc) record(m object.RecordMsg) {
 	e.str(m.Key)
 	e.version(m.Version)
 	e.bytes(m.Enc)
+	e.b = append(e.b, m.Kind)
+	e.str(m.Sub)
 }
 
 // dec reads fields from a message; the first failure sticks in err and every later read
@@ -120,8 +122,23 @@ func (d *dec) version() crdt.Version {
 	return crdt.Version{TS: crdt.Timestamp(d.uvarint()), Node: d.uvarint()}
 }
 
+func (d *dec) byte() byte {
+	if d.err != nil {
+		return 0
+	}
+	if len(d.b) == 0 {
+		d.fail()
+		return 0
+	}
+	v := d.b[0]
+	d.b = d.b[1:]
+	return v
+}
+
+// record decodes a record message; every field of object.RecordMsg travels (a field left out
+// here would silently turn, say, a multipart record into a malformed version record).
 func (d *dec) record() object.RecordMsg {
-	return object.RecordMsg{Bucket: d.str(), Key: d.str(), Version: d.version(), Enc: d.bytes()}
+	return object.RecordMsg{Bucket: d.str(), Key: d.str(), Version: d.version(), Enc: d.bytes(), Kind: d.byte(), Sub: d.str()}
 }
 
 // done fails unless the whole message was read.
@@ -132,5 +149,5 @@ func (d *dec) done() error {
 	return d.err
 }
 
-// minRecord is the smallest encoding of a record (four empty or zero fields and a version).
-const minRecord = 5
+// minRecord is the smallest encoding of a record (empty or zero fields).
+const minRecord = 7
