@@ -150,12 +150,18 @@ func newRuleDescribe() *cobra.Command {
 
 func printRule(w io.Writer, r rulesrt.RuleInfo) {
 	fmt.Fprintf(w, "Name:    %s\nStatus:  %s\n", r.Name, r.Status)
+	if r.Owner != "" {
+		fmt.Fprintf(w, "Runs on: node %s (this node is on standby; its counters are there)\n", r.Owner)
+	}
 	if r.Error != "" {
 		fmt.Fprintf(w, "Error:   %s\n", r.Error)
 	}
 	fmt.Fprintf(w, "SQL:     %s\n", r.SQL)
 	if r.Stream != "" {
 		fmt.Fprintf(w, "Stream:  %s (topics %s)\n", r.Stream, orDash(r.Topic))
+	}
+	if r.Input != "" {
+		fmt.Fprintf(w, "Input:   %s\n", r.Input)
 	}
 	s := r.Stats
 	fmt.Fprintf(w, "Events:  in %d, out %d, late %d, errors %d, not JSON %d, dropped %d\n",
