@@ -19,13 +19,20 @@
 # author, not by this script: eKuiper is not on the Go module proxy): filter keeps up at 20k ev/s,
 # saturates near 24k; window keeps up to ~30k, saturates near 45k, memory 1.4 GiB; 400-500 KB a rule.
 #
-# Environment (all optional): ROUNDS=3  DURATION=10s  RATE=10000  RULES=200  KEEP=1 (keep temp dir)
+# Then (PHASES containing "log") the 100-events runs of (a) and (b) and the latency run again with a
+# persisted stream covering the rules' topics (`minicloud stream create benchlog --topics
+# 'bench/in/#'`, fsync before each PUBACK, the default): the rules then read the stream log
+# (labels "+log").
+#
+# Environment (all optional): ROUNDS=3  DURATION=10s  RATE=10000  RULES=200  PHASES="broker log"
+# KEEP=1 (keep temp dir)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROUNDS=${ROUNDS:-3}
 DURATION=${DURATION:-10s}
 RATE=${RATE:-10000}
 RULES=${RULES:-200}
+PHASES=${PHASES:-broker log}
 
 T=$(mktemp -d /tmp/minicloud-rulesbench.XXXXXX)
 PIDS=()
@@ -45,15 +52,27 @@ for _ in $(seq 100); do curl -fs "http://$S3/_minicloud/health" >/dev/null 2>&1 
 
 echo "commit $(git rev-parse --short HEAD), $(go version | cut -d' ' -f3), $(nproc) CPUs, load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
 L() { "$T/rulesload" -admin "http://$S3" -broker "tcp://$MQTT" -pid "$MC_PID" "$@"; }
-for r in $(seq "$ROUNDS"); do
-	for w in filter window spike; do
-		L -workload "$w" -label "$w/1" -per-msg 1 -qos 0 -pubs 2 -duration "$DURATION" >>"$T/results"
-		L -workload "$w" -label "$w/100" -per-msg 100 -qos 1 -pubs 1 -duration "$DURATION" >>"$T/results"
+if [[ $PHASES == *broker* ]]; then
+	for r in $(seq "$ROUNDS"); do
+		for w in filter window spike; do
+			L -workload "$w" -label "$w/1" -per-msg 1 -qos 0 -pubs 2 -duration "$DURATION" >>"$T/results"
+			L -workload "$w" -label "$w/100" -per-msg 100 -qos 1 -pubs 1 -duration "$DURATION" >>"$T/results"
+		done
+		L -workload filter -label "latency" -latency -per-msg 1 -qos 1 -pubs 2 -rate "$RATE" -duration "$DURATION" >>"$T/results"
+		echo "round $r done, load average $(cut -d' ' -f1-3 /proc/loadavg)"
 	done
-	L -workload filter -label "latency" -latency -per-msg 1 -qos 1 -pubs 2 -rate "$RATE" -duration "$DURATION" >>"$T/results"
-	echo "round $r done, load average $(cut -d' ' -f1-3 /proc/loadavg)"
-done
-L -workload rules -label "rules" -rules "$RULES" >>"$T/results"
+fi
+L -workload rules -label "rules" -rules "$RULES" >>"$T/results" # before the log phase: rules reading the broker
+if [[ $PHASES == *log* ]]; then
+	MINICLOUD_ENDPOINT=http://$S3 "$T/minicloud" stream create benchlog --topics 'bench/in/#' >/dev/null
+	for r in $(seq "$ROUNDS"); do
+		for w in filter window; do
+			L -workload "$w" -label "$w/100+log" -per-msg 100 -qos 1 -pubs 1 -duration "$DURATION" >>"$T/results"
+		done
+		L -workload filter -label "latency+log" -latency -per-msg 1 -qos 1 -pubs 2 -rate "$RATE" -duration "$DURATION" >>"$T/results"
+		echo "log round $r done, load average $(cut -d' ' -f1-3 /proc/loadavg)"
+	done
+fi
 echo "load average at end: $(cut -d' ' -f1-3 /proc/loadavg)"
 
 # Medians per label over the rounds.
