@@ -18,16 +18,20 @@
 # Then the same workloads again with a stream persisting every message on minicloud
 # (`minicloud stream create bench --topics 'bench/#'`, fsync before each PUBACK, the default),
 # rows marked "+stream", against the same mosquitto (which persists nothing); after each such
-# run the stream's count of logged messages is checked against what the publishers sent.
+# run the stream's count of logged messages is checked against what the publishers sent; and
+# QoS 1 once more with a stream created with --sync write (acknowledged once written: safe from
+# a crash of the process, fsynced within 5 ms), rows "+stream sync=write".
 #
 # Environment (all optional):
-#   STREAM=0       skip the stream phase
+#   STREAM=0       skip the stream phases
+#   ROUNDS=1       rounds of every workload; the table shows medians and each round's ratio
 #   DURATION=10s   publishing time of each run
 #   RATE=10000     total msgs/s of the paced latency run
 #   KEEP=1         keep the temp dir (logs, raw results)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${DURATION:-10s}
+ROUNDS=${ROUNDS:-1}
 RATE=${RATE:-10000}
 
 if ! command -v mosquitto >/dev/null && [ ! -x /usr/sbin/mosquitto ]; then
@@ -85,43 +89,68 @@ run() { # run NAME ARGS...: both targets, minicloud first on even runs
 		load "$target" "$target|$name" -duration "$DURATION" -drain 90s "$@" | tee -a "$T/results.tsv" >/dev/null || echo "$target|$name failed" >&2
 	done
 }
-RUN=0
-echo "running: $DURATION per run and target"
-for qos in 0 1; do
-	for pubs in 1 100; do
-		run "QoS $qos, $pubs pub" -qos "$qos" -pubs "$pubs"
-	done
-done
-run "QoS 1, 1 pub, paced $RATE/s" -qos 1 -pubs 1 -rate "$RATE"
-
 mc() { "$T/minicloud" "$@" --endpoint "http://$MC_S3"; }
-logged() { mc stream list --json | jq '[.[] | select(.name == "bench") | .messagesIn] | add // 0'; }
+logged() { mc stream list --json | jq --arg s "$1" '[.[] | select(.name == $s) | .messagesIn] | add // 0'; }
+# srun STREAM NAME ARGS...: run with a check that every message sent to minicloud is in the log
+srun() {
+	local stream=$1 name=$2; shift 2
+	local before after sent
+	before=$(logged "$stream")
+	run "$name" "$@"
+	after=$(logged "$stream")
+	sent=$(awk -F'\t' -v k="minicloud|$name" '$1 == k {s=$4} END {print s}' "$T/results.tsv")
+	echo "round $ROUND, $name: stream logged $((after - before)) of $sent sent" | tee -a "$T/stream-check.txt"
+}
 if [ "${STREAM:-1}" = 1 ]; then
 	mc stream create bench --topics 'bench/#' >/dev/null
-	# run with a check: every message sent to minicloud must be in the stream's log
-	srun() {
-		local name=$1; shift
-		local before after sent
-		before=$(logged)
-		run "$name" "$@"
-		after=$(logged)
-		sent=$(awk -F'\t' -v k="minicloud|$name" '$1 == k {print $4}' "$T/results.tsv")
-		echo "$name: stream logged $((after - before)) of $sent sent" | tee -a "$T/stream-check.txt"
-	}
+	mc stream create benchw --topics 'benchw/#' --sync write >/dev/null
+fi
+RUN=0
+echo "running: $ROUNDS rounds, $DURATION per run and target"
+for ROUND in $(seq 1 "$ROUNDS"); do
 	for qos in 0 1; do
 		for pubs in 1 100; do
-			srun "QoS $qos, $pubs pub +stream" -qos "$qos" -pubs "$pubs"
+			run "QoS $qos, $pubs pub" -qos "$qos" -pubs "$pubs" -topic plain
 		done
 	done
-	srun "QoS 1, 1 pub, paced $RATE/s +stream" -qos 1 -pubs 1 -rate "$RATE"
-fi
+	run "QoS 1, 1 pub, paced $RATE/s" -qos 1 -pubs 1 -rate "$RATE" -topic plain
+	if [ "${STREAM:-1}" = 1 ]; then
+		for qos in 0 1; do
+			for pubs in 1 100; do
+				srun bench "QoS $qos, $pubs pub +stream" -qos "$qos" -pubs "$pubs" -topic bench
+			done
+		done
+		srun bench "QoS 1, 1 pub, paced $RATE/s +stream" -qos 1 -pubs 1 -rate "$RATE" -topic bench
+		for pubs in 1 100; do
+			srun benchw "QoS 1, $pubs pub +stream sync=write" -qos 1 -pubs "$pubs" -topic benchw
+		done
+	fi
+	echo "round $ROUND done, load average $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$T/loadavg.txt"
+done
 
 rss() { awk '/VmHWM/{printf "%.0f MiB", $2/1024}' "/proc/$1/status" 2>/dev/null || echo "?"; }
 echo
-printf '%-38s | %14s %14s %6s | %9s %9s | %11s %11s\n' workload "minicloud/s" "mosquitto/s" ratio "mc lost" "mq lost" "mc p99 ms" "mq p99 ms"
-printf '%s\n' "-----------------------------+---------------------------------------+---------------------+------------------------"
-awk -F'\t' '{split($1, a, "|"); k=a[2]; if (a[1]=="minicloud") {mc[k]=$8; mcl[k]=$6; mcp[k]=$10} else {mq[k]=$8; mql[k]=$6; mqp[k]=$10}; if (!(k in seen)) {seen[k]=1; order[n++]=k}}
-	END {for (i=0;i<n;i++) {k=order[i]; r=(mq[k]>0)?mc[k]/mq[k]:0; printf "%-38s | %14d %14d %5.2fx | %9d %9d | %11.2f %11.2f\n", k, mc[k], mq[k], r, mcl[k], mql[k], mcp[k], mqp[k]}}' "$T/results.tsv"
+/usr/bin/python3 - "$T/results.tsv" <<'PY'
+import sys, statistics
+rows = {}
+order = []
+for line in open(sys.argv[1]):
+    f = line.rstrip("\n").split("\t")
+    target, name = f[0].split("|", 1)
+    if name not in rows:
+        rows[name] = {"minicloud": [], "mosquitto": []}
+        order.append(name)
+    rows[name][target].append((float(f[7]), int(f[5]), float(f[9])))  # delivered/s, lost, p99 ms
+print("%-38s | %11s %11s %6s | %-17s | %8s %8s | %9s %9s" % ("workload (median of rounds)", "minicloud/s", "mosquitto/s", "ratio", "ratio per round", "mc lost", "mq lost", "mc p99ms", "mq p99ms"))
+print("-" * 132)
+for name in order:
+    mc, mq = rows[name]["minicloud"], rows[name]["mosquitto"]
+    med = lambda xs, i: statistics.median([x[i] for x in xs]) if xs else 0
+    per = [a[0] / b[0] if b[0] else 0 for a, b in zip(mc, mq)]
+    r = med(mc, 0) / med(mq, 0) if med(mq, 0) else 0
+    print("%-38s | %11.0f %11.0f %5.2fx | %-17s | %8d %8d | %9.2f %9.2f" % (name, med(mc, 0), med(mq, 0), r, " ".join("%.2f" % x for x in per),
+          sum(x[1] for x in mc), sum(x[1] for x in mq), med(mc, 2), med(mq, 2)))
+PY
 echo
 echo "peak RSS: minicloud $(rss "$MC_PID"), mosquitto $(rss "$MOSQ_PID")"
 echo "rates are delivered messages per second at the subscriber; lost = sent - delivered"

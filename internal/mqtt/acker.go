@@ -13,30 +13,37 @@ import (
 // for its fsync there would cost a publisher that keeps many publishes in flight one fsync per
 // message (about a thousand messages a second), however well the log groups its fsyncs. So a
 // QoS 1 publish that has to wait for the journal is taken off mochi's path (the journal hook
-// rejects it, which makes mochi do nothing more with it) and queued on the client's acker: a
-// goroutine per publishing client that waits for each message's journal in order, then sends the
-// PUBACK and publishes the message to subscribers through an in-process client (b.acked) whose
-// publishes the journal does not see again. The client's read goroutine goes on reading, so the
-// publishes behind it join the same group commit.
+// rejects it, which makes mochi do nothing more with it): the hook publishes it to subscribers
+// at once, through an in-process client (b.acked) whose publishes the journal does not see
+// again, and queues its PUBACK on the client's acker, a goroutine per publishing client that
+// waits for each message's journal in order and then sends the PUBACK. The client's read
+// goroutine goes on reading, so the publishes behind it join the same group commit.
 //
-// Order: a client's messages reach subscribers in the order it sent them. Once a client has a
-// message in its acker, every later message of it (QoS 0 too) goes through the acker.
+// Subscribers thus get a message before it is durable, as they would from a broker without a
+// log; only the publisher's PUBACK waits. If the journal then fails, an MQTT 5 publisher gets
+// a negative PUBACK (and an MQTT 3 one none, so it resends): subscribers may have seen a message
+// the log does not hold, which QoS 1 (at least once) allows.
+//
+// Order: subscribers get a client's messages in the order it sent them (all are published on
+// its read goroutine), and its PUBACKs come in that order too, as MQTT requires: once a client
+// has a PUBACK queued, the PUBACKs of its later QoS 1 messages queue behind it, journaled or not.
 // QoS 2 keeps mochi's own path (its PUBREC/PUBREL exchange holds state in mochi): it waits for
 // the journal on the read goroutine, as before.
 
-// ackerDepth bounds the messages one client may have waiting for the journal: beyond it the
+// ackerDepth bounds the PUBACKs one client may have waiting for the journal: beyond it the
 // client's read goroutine waits, and TCP slows the client down.
 const ackerDepth = 4096
 
 type ackJob struct {
-	pk   packets.Packet
-	wait func() error // nil: nothing to wait for (QoS 0, or a topic no stream logs, behind a QoS 1)
+	id    uint16 // packet id to acknowledge
+	topic string
+	wait  func() error // nil: nothing to wait for (a topic no stream logs, behind a journaled one)
 }
 
 // acker pipelines one client's publishes; see above.
 type acker struct {
 	jobs    chan ackJob
-	pending atomic.Int64 // queued and not yet published
+	pending atomic.Int64 // PUBACKs queued and not yet sent
 	mu      sync.Mutex   // orders sends against close
 	closed  bool
 }
@@ -80,8 +87,20 @@ func (a *ackers) busy(cl *mochi.Client) bool {
 	return k != nil && k.pending.Load() > 0
 }
 
-// queue hands a publish of cl to its acker, starting one if needed. Called on cl's read goroutine.
-func (a *ackers) queue(cl *mochi.Client, pk packets.Packet, wait func() error) {
+// publish publishes pk (a QoS 1 publish of cl the journal hook took off mochi's path) to
+// subscribers now, and queues its PUBACK on cl's acker, starting one if needed. Called on cl's
+// read goroutine.
+func (a *ackers) publish(cl *mochi.Client, pk packets.Packet, wait func() error) {
+	b := a.b
+	id := pk.PacketID
+	pk.PacketID = 1 // mochi wants a nonzero id for QoS 1 from in-process clients
+	if err := b.srv.InjectPacket(b.acked, pk); err != nil {
+		b.log.Warn("publish a client's message", "topic", pk.TopicName, "err", err)
+	} else {
+		// InjectPacket counts the message as received once more.
+		atomic.AddInt64(&b.srv.Info.MessagesReceived, -1)
+		atomic.AddInt64(&b.srv.Info.PacketsReceived, -1)
+	}
 	a.mu.Lock()
 	k := a.m[cl]
 	if k == nil {
@@ -91,8 +110,7 @@ func (a *ackers) queue(cl *mochi.Client, pk packets.Packet, wait func() error) {
 		go a.run(cl, k)
 	}
 	a.mu.Unlock()
-	pk.Payload = append([]byte(nil), pk.Payload...) // mochi reuses nothing here today; own it anyway
-	k.put(ackJob{pk, wait})
+	k.put(ackJob{id, pk.TopicName, wait})
 }
 
 // done ends cl's acker once it has finished what it holds. Called when cl disconnects, after
@@ -115,32 +133,20 @@ func (a *ackers) run(cl *mochi.Client, k *acker) {
 	}
 }
 
-// complete waits for a message's journal, acknowledges it and publishes it.
+// complete waits for a message's journal and acknowledges it.
 func (a *ackers) complete(cl *mochi.Client, j ackJob) {
-	b := a.b
 	if j.wait != nil {
 		if err := j.wait(); err != nil {
-			b.log.Error("journal a message before its ack", "topic", j.pk.TopicName, "err", err)
+			a.b.log.Error("journal a message before its ack", "topic", j.topic, "err", err)
 			if cl.Properties.ProtocolVersion == 5 {
-				_ = cl.WritePacket(puback(j.pk.PacketID, packets.ErrImplementationSpecificError))
+				_ = cl.WritePacket(puback(j.id, packets.ErrImplementationSpecificError))
 			}
 			return // MQTT 3 has no negative ack: none at all, the client resends
 		}
 	}
-	if j.pk.FixedHeader.Qos == 1 {
-		// The client may be gone by now: the message is stored all the same, so it is
-		// published; only the PUBACK is lost, and the client resends (a duplicate, as MQTT allows).
-		_ = cl.WritePacket(puback(j.pk.PacketID, packets.CodeSuccess))
-	}
-	pk := j.pk
-	pk.PacketID = uint16(pk.FixedHeader.Qos) // as Publish: mochi wants 0 for QoS 0, nonzero above
-	if err := b.srv.InjectPacket(b.acked, pk); err != nil {
-		b.log.Warn("publish an acknowledged message", "topic", pk.TopicName, "err", err)
-		return
-	}
-	// InjectPacket counts the message as received once more.
-	atomic.AddInt64(&b.srv.Info.MessagesReceived, -1)
-	atomic.AddInt64(&b.srv.Info.PacketsReceived, -1)
+	// The client may be gone by now: then the PUBACK is lost and the client resends (a
+	// duplicate, as MQTT allows).
+	_ = cl.WritePacket(puback(j.id, packets.CodeSuccess))
 }
 
 func puback(id uint16, code packets.Code) packets.Packet {

@@ -64,11 +64,8 @@ func (h *journalHook) OnPublish(cl *mochi.Client, pk packets.Packet) (packets.Pa
 	fromPeer := cl == h.b.fromPeer
 	wait := h.j.Record(JournalMessage{pk.TopicName, pk.Payload, pk.FixedHeader.Qos, pk.FixedHeader.Retain, fromPeer})
 	qos := pk.FixedHeader.Qos
-	if !cl.Net.Inline && (qos == 1 && wait != nil || qos < 2 && h.b.ackers.busy(cl)) {
-		if qos == 0 {
-			wait = nil
-		}
-		h.b.ackers.queue(cl, pk, wait) // acker.go: acknowledged and published once journaled
+	if !cl.Net.Inline && qos == 1 && (wait != nil || h.b.ackers.busy(cl)) {
+		h.b.ackers.publish(cl, pk, wait) // acker.go: published now, acknowledged once journaled
 		return pk, packets.ErrRejectPacket
 	}
 	if wait == nil || fromPeer || qos == 0 {

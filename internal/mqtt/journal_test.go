@@ -40,10 +40,9 @@ func (j *gateJournal) recorded() int {
 }
 
 // TestJournalPipelinesAcks: a publisher with many QoS 1 publishes in flight has all of them
-// journaled while the first still waits for its journal (so one group commit can cover them),
-// gets no PUBACK and its subscribers no message before the journal is done, and then gets
-// every PUBACK, with the messages delivered in the order sent, QoS 0 ones and ones the
-// journal does not keep among them.
+// journaled while the first still waits for its journal (so one group commit can cover them);
+// its subscribers get them at once, in the order sent (QoS 0 ones and ones the journal does
+// not keep among them), but it gets no PUBACK before the journal is done, and then every one.
 func TestJournalPipelinesAcks(t *testing.T) {
 	e := newEnv(t)
 	j := &gateJournal{open: make(chan struct{})}
@@ -73,26 +72,27 @@ func TestJournalPipelinesAcks(t *testing.T) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	if toks[0].WaitTimeout(200 * time.Millisecond) {
-		t.Fatal("PUBACK before the journal was done")
+	got := in.waitN(t, n) // delivery does not wait for the journal
+	for i, m := range got {
+		if m.payload != fmt.Sprint(i) {
+			t.Fatalf("delivery %d is %q: order broken (%v)", i, m.payload, got)
+		}
 	}
-	in.none(t, 0)
+	for i, tok := range toks {
+		if i%10 != 5 && tok.WaitTimeout(0) {
+			t.Fatalf("PUBACK of publish %d before the journal was done", i)
+		}
+	}
 	close(j.open)
 	for i, tok := range toks {
 		if !tok.WaitTimeout(10 * time.Second) {
 			t.Fatalf("publish %d: no PUBACK", i)
 		}
 	}
-	got := in.waitN(t, n)
-	for i, m := range got {
-		if m.payload != fmt.Sprint(i) {
-			t.Fatalf("delivery %d is %q: order broken (%v)", i, m.payload, got)
-		}
-	}
 }
 
 // TestJournalFailureIsNegativeAck: when the journal fails, an MQTT 5 publisher gets a PUBACK
-// with reason code 0x83 (implementation specific error) and subscribers get nothing.
+// with reason code 0x83 (implementation specific error).
 func TestJournalFailureIsNegativeAck(t *testing.T) {
 	e := newEnv(t)
 	j := &gateJournal{open: make(chan struct{}), err: errors.New("disk on fire")}
@@ -109,5 +109,4 @@ func TestJournalFailureIsNegativeAck(t *testing.T) {
 	if code := c.publish("fail/x", "lost", packets.Properties{}); code != packets.ErrImplementationSpecificError.Code {
 		t.Fatalf("PUBACK reason %#x, want %#x", code, packets.ErrImplementationSpecificError.Code)
 	}
-	in.none(t, 300*time.Millisecond)
 }
