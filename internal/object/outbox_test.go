@@ -3,6 +3,7 @@ package object
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"testing"
 	"time"
@@ -128,5 +129,27 @@ func TestTombstoneStability(t *testing.T) {
 	}
 	if held, _ := s.HoldsDeletedBy(tomb); held {
 		t.Error("an empty key holds what the tombstone deleted")
+	}
+}
+
+// TestDecodeHintMsg: the fast path decodes what encoding/json wrote, for awkward keys too.
+func TestDecodeHintMsg(t *testing.T) {
+	for _, m := range []RecordMsg{
+		{Bucket: "b", Key: "k", Enc: []byte("hello")},
+		{Bucket: "b", Key: `x,"e":"y`, Enc: bytes.Repeat([]byte{0xff, 0, '"'}, 100)},
+		{Bucket: "b", Key: "<&>", Enc: []byte{}},
+		{Bucket: "b", Key: "nil enc"},
+	} {
+		v, err := json.Marshal(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := decodeHintMsg(v)
+		if err != nil || got.Bucket != m.Bucket || got.Key != m.Key || got.Version != m.Version || !bytes.Equal(got.Enc, m.Enc) {
+			t.Errorf("%q: got %+v, %v", m.Key, got, err)
+		}
+	}
+	if _, err := decodeHintMsg([]byte(`{"b":"x","e":"!!"}`)); err == nil {
+		t.Error("bad base64 decoded without error")
 	}
 }

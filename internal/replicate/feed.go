@@ -1,9 +1,7 @@
 package replicate
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"hash/fnv"
@@ -412,7 +410,7 @@ func (s *Store) applyToSite(ctx context.Context, site string, msgs []object.Reco
 	return s.o.Client.applyBatch(ctx, s.o.Cluster.RPCAddr(n), msgs, s.readChunk)
 }
 
-// The batch RPC: POST /rpc/geo/apply with a JSON array of records. The answer is 204 once every
+// The batch RPC: POST /rpc/geo/apply with a batch of records (geowire.go). The answer is 204 once every
 // record is committed on the receiving site's write quorum, 409 with the chunk ids the receiving
 // node lacks (none of the batch is applied then), or an error for the whole batch.
 
@@ -427,9 +425,18 @@ func (srv *Server) registerGeo() {
 }
 
 func (srv *Server) applyBatch(w http.ResponseWriter, r *http.Request) {
-	var msgs []object.RecordMsg
-	if err := json.NewDecoder(io.LimitReader(r.Body, maxBatchBody)).Decode(&msgs); err != nil {
-		http.Error(w, "decode batch: "+err.Error(), http.StatusBadRequest)
+	body, err := io.ReadAll(io.LimitReader(r.Body, maxBatchBody+1))
+	if err != nil {
+		http.Error(w, "read batch: "+err.Error(), http.StatusBadRequest)
+		return
+	}
+	if len(body) > maxBatchBody {
+		http.Error(w, "record batch too large", http.StatusRequestEntityTooLarge)
+		return
+	}
+	msgs, err := decodeBatch(body)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
 	var miss []string
@@ -485,10 +492,7 @@ func (srv *Server) applyBatch(w http.ResponseWriter, r *http.Request) {
 
 // applyBatch sends msgs to addr's /rpc/geo/apply, shipping the chunks it lacks first.
 func (c *Client) applyBatch(ctx context.Context, addr string, msgs []object.RecordMsg, getChunk func(chunkRef) ([]byte, error)) error {
-	body, err := json.Marshal(msgs)
-	if err != nil {
-		return err
-	}
+	body := encodeBatch(msgs)
 	byID := map[string]chunkRef{}
 	for _, m := range msgs {
 		refs, _ := m.Chunks()
@@ -498,7 +502,7 @@ func (c *Client) applyBatch(ctx context.Context, addr string, msgs []object.Reco
 	}
 	for attempt := 0; ; attempt++ {
 		var miss missingResp
-		err = c.do(ctx, "POST", addr, "/rpc/geo/apply", nil, body, &miss)
+		err := c.do(ctx, "POST", addr, "/rpc/geo/apply", nil, body, &miss)
 		var es *errStatus
 		if err == nil || !errors.As(err, &es) || es.code != http.StatusConflict || attempt == 2 {
 			return err
@@ -603,4 +607,3 @@ func (s *Store) drainCloudOutbox(target string, o GeoOptions) error {
 	return failed()
 }
 
-var _ = bytes.MinRead
