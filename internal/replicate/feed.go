@@ -606,4 +606,3 @@ func (s *Store) drainCloudOutbox(target string, o GeoOptions) error {
 	wg.Wait()
 	return failed()
 }
-
