@@ -40,13 +40,14 @@ type answer struct {
 // readResult is what a quorum of replicas answered for a key.
 type readResult struct {
 	bucket, key string
-	// msgs holds every answer's records, whole ones first: object.Resolve picks the first
-	// record of the winning version, so the whole copy wins over a head of it when there is one.
+	// msgs holds the distinct records of all answers, whole ones first: object.Resolve picks the
+	// first record of the winning version, so a whole copy wins over a head of it.
 	msgs []object.RecordMsg
 	cut  []bool
 	from []string
 	// have maps each answering node to the records it holds (by headFingerprint).
-	have map[string]map[fingerprint]bool
+	have  map[string]map[fingerprint]bool
+	index map[fingerprint]int // position in msgs (until order)
 }
 
 // headFingerprint identifies a record by its head: a version's data never changes, so two
@@ -154,7 +155,7 @@ func (s *Store) readKey(ctx context.Context, bucket, key string, data bool) (*re
 		}
 	}
 
-	res := &readResult{bucket: bucket, key: key, have: map[string]map[fingerprint]bool{}}
+	res := &readResult{bucket: bucket, key: key, have: map[string]map[fingerprint]bool{}, index: map[fingerprint]int{}}
 	var firstErr error
 	take := func(a answer) {
 		if a.err != nil {
@@ -197,12 +198,21 @@ func (s *Store) readKey(ctx context.Context, bucket, key string, data bool) (*re
 	return res, nil
 }
 
-// add records one replica's answer.
+// add records one replica's answer. Each distinct record is kept once (a whole copy rather than
+// a head), so that resolving a key whose replicas agree decodes one record, not R.
 func (r *readResult) add(a answer) {
 	r.from = append(r.from, a.node)
 	set := make(map[fingerprint]bool, len(a.msgs))
 	for i, m := range a.msgs {
-		set[headFingerprint(m)] = true
+		f := headFingerprint(m)
+		set[f] = true
+		if j, ok := r.index[f]; ok {
+			if r.cut[j] && !a.cut[i] {
+				r.msgs[j], r.cut[j] = m, false
+			}
+			continue
+		}
+		r.index[f] = len(r.msgs)
 		r.msgs = append(r.msgs, m)
 		r.cut = append(r.cut, a.cut[i])
 	}

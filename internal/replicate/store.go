@@ -55,6 +55,7 @@ type Store struct {
 	wg     sync.WaitGroup
 	kick   chan struct{}
 	clouds cloudClients
+	queues mergeQueues // queue.go
 	layout layout
 	geo    geoState // geo*.go, feed.go: shippers of the site and cloud outboxes
 	ae     aeState  // antientropy.go, bootstrap.go
@@ -158,7 +159,7 @@ func (s *Store) writeOne(ctx context.Context, n string, msg object.RecordMsg) er
 	}
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	return s.o.Client.Merge(ctx, s.o.Cluster.RPCAddr(n), msg, s.readChunk)
+	return s.queueMerge(ctx, n, msg)
 }
 
 // write commits msg in this site (see writeLocal) and queues it for the other sites hosting
