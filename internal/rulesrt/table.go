@@ -153,8 +153,13 @@ func (rt *Runtime) mergeRuleLocked(r TableRow) {
 	rec := ruleRecord{Def: r.Def, Stopped: r.Stopped, TS: r.TS, By: r.By, Deleted: r.Deleted}
 	rs, exists := rt.rules[r.Name]
 	if r.Deleted {
-		if exists {
+		if exists && rs.running() {
+			// It ran here: its last checkpoint, written as it stopped, must not outlive it (a
+			// rule created again under the name would resume from it).
 			rs.stop()
+			if err := rt.o.Checkpoints.Delete(rt.ctx, r.Name); err != nil {
+				rt.log.Warn("delete the checkpoint of a deleted rule", "rule", r.Name, "err", err)
+			}
 		}
 		if err := rt.dropRuleLocked(r.Name, rec); err != nil {
 			rt.log.Error("merge rule", "rule", r.Name, "err", err)
