@@ -319,8 +319,8 @@ func (w *worker) loop() {
 			h.cancel()
 		}
 	}()
-	timer := time.NewTimer(time.Hour)
-	timer.Stop()
+	timer := &windowTimer{t: time.NewTimer(time.Hour)}
+	timer.t.Stop()
 	ckpt := time.NewTicker(w.interval)
 	defer ckpt.Stop()
 	for {
@@ -342,7 +342,8 @@ func (w *worker) loop() {
 				rows, err := w.rule.Process(it.ev)
 				w.emit(rows, err)
 			}
-		case <-timer.C:
+		case <-timer.t.C:
+			timer.armed = false
 			rows, err := w.rule.Advance(w.rt.o.Clock.Now())
 			w.emit(rows, err)
 		case <-ckpt.C:
@@ -351,14 +352,28 @@ func (w *worker) loop() {
 	}
 }
 
-func (w *worker) armTimer(t *time.Timer) {
-	t.Stop()
+// windowTimer fires at the rule's next processing-time window deadline.
+type windowTimer struct {
+	t     *time.Timer
+	at    time.Time
+	armed bool
+}
+
+// armTimer sets the timer to the rule's next deadline; it is left alone when that did not
+// change (most events), which keeps timer operations off the per-event path.
+func (w *worker) armTimer(wt *windowTimer) {
+	deadline, ok := w.rule.NextDeadline()
+	if ok == wt.armed && (!ok || deadline.Equal(wt.at)) {
+		return
+	}
+	wt.t.Stop()
 	select { // drain a fire that raced the Stop
-	case <-t.C:
+	case <-wt.t.C:
 	default:
 	}
-	if deadline, ok := w.rule.NextDeadline(); ok {
-		t.Reset(max(deadline.Sub(w.rt.o.Clock.Now()), 0))
+	wt.armed, wt.at = ok, deadline
+	if ok {
+		wt.t.Reset(max(deadline.Sub(w.rt.o.Clock.Now()), 0))
 	}
 }
 
