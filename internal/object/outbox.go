@@ -226,6 +226,10 @@ func (s *Store) DropRecord(m RecordMsg) (bool, error) {
 	b := s.db.NewBatch()
 	defer b.Close()
 	b.Delete(vk)
+	var ds []treeDelta // anti-entropy's index and trees follow (tree.go)
+	if err := s.indexRemove(b, m.Bucket, m.Key, vk, &ds); err != nil {
+		return false, err
+	}
 	ids := make([]string, 0, len(r.Chunks))
 	for _, c := range r.Chunks {
 		b.Delete(refKey(c.ID, vk))
@@ -234,6 +238,7 @@ func (s *Store) DropRecord(m RecordMsg) (bool, error) {
 	if err := b.Commit(true); err != nil {
 		return false, fmt.Errorf("drop %s/%s: %w", m.Bucket, m.Key, err)
 	}
+	s.tree.apply(ds)
 	s.gc.maybeRemove(ids)
 	return true, nil
 }

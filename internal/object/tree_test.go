@@ -122,4 +122,14 @@ func TestTreeFollowsChanges(t *testing.T) {
 			t.Errorf("partition %d: roots differ: %v", p, differ)
 		}
 	}
+	// A record dropped without a successor (a purged tombstone, a drained bucket) leaves it too.
+	last := msgs[len(msgs)-1]
+	before := b.TreeRoot(placement.Partition("bkt", last.Key)).Count
+	if ok, err := b.DropRecord(last); err != nil || !ok {
+		t.Fatalf("drop: %v %v", ok, err)
+	}
+	if after := b.TreeRoot(placement.Partition("bkt", last.Key)).Count; after != before-1 {
+		t.Errorf("dropping a record took the partition's count from %d to %d", before, after)
+	}
+	check(b, "b after a drop")
 }
