@@ -5,15 +5,20 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/url"
+	"regexp"
 	"slices"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
+	"github.com/minio/minio-go/v7/pkg/signer"
 
 	"github.com/minicloud/minicloud/internal/testserver"
 )
@@ -41,6 +46,27 @@ func geoStatus(t *testing.T, n *testserver.Node) geoStatusJSON {
 		t.Fatalf("status --json: %v\n%s", err, out)
 	}
 	return st
+}
+
+// metricsText reads a node's Prometheus metrics (signed like any admin request).
+func metricsText(t *testing.T, n *testserver.Node) string {
+	t.Helper()
+	req, err := http.NewRequest("GET", n.Endpoint()+"/_minicloud/metrics", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("X-Amz-Content-Sha256", "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855") // sha256("")
+	req = signer.SignV4(*req, testserver.AccessKey, testserver.SecretKey, "", "us-east-1")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 {
+		t.Fatalf("metrics: %d %s", resp.StatusCode, b)
+	}
+	return string(b)
 }
 
 func putN(t *testing.T, ctx context.Context, c *minio.Client, bucket, prefix string, n int) map[string][]byte {
@@ -188,6 +214,18 @@ func TestTombstonesOutliveSiteOutage(t *testing.T) {
 		t.Fatalf("a purged %d tombstones while b, which does not have them, was down", n)
 	}
 	b.Restart()
+	shippedRE := regexp.MustCompile(`minicloud_geo_shipped_records_total\{target="site:b"\} (\d+)`)
+	eventually(t, 60*time.Second, "a's metrics count the changes shipped to b", func() bool {
+		m := shippedRE.FindStringSubmatch(metricsText(t, a))
+		n := 0
+		if m != nil {
+			n, _ = strconv.Atoi(m[1])
+		}
+		return n >= 30 // 20 objects before the outage, 10 deletes after it
+	})
+	if !strings.Contains(metricsText(t, a), `minicloud_geo_shipped_age_seconds_bucket{target="site:b"`) {
+		t.Error("a's metrics have no shipping age histogram for site b")
+	}
 	eventually(t, 60*time.Second, "tombstones purged on both sites once b has them", func() bool {
 		return geoStatus(t, a).Geo.TombstonesPurged >= 10 && geoStatus(t, b).Geo.TombstonesPurged >= 10
 	})

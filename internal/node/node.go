@@ -99,6 +99,7 @@ func New(cfg config.Serve, log *slog.Logger, out io.Writer) (*Node, error) {
 	n.repl.Start()
 	n.registerStoreMetrics()
 	n.reg.MustRegister(n.repl.Collector())
+	n.reg.MustRegister(n.repl.GeoCollector())
 	verifier := &sigv4.Verifier{Region: cfg.Region, Secret: n.keys.Secret}
 	if err := n.openStreams(); err != nil {
 		n.Close()

@@ -64,6 +64,7 @@ type geoState struct {
 	set     bool
 	workers map[string]chan struct{} // outbox target -> wake-up
 	drain   drainProgress
+	ships   shipStats
 	adds    map[int64]int // start (unix ms) -> outbox adds in progress (see oldestAdd)
 	stats   struct {
 		repaired atomic.Int64 // records shipped by cross-site anti-entropy
@@ -303,6 +304,7 @@ func (s *Store) drainSiteOutbox(target string, o GeoOptions, wake <-chan struct{
 					if err == nil {
 						if err = s.local.DropHints(batch); err == nil {
 							s.Stats.Shipped.Add(int64(len(batch)))
+							s.recordShipped(target, batch)
 						}
 					}
 					done <- err
@@ -569,7 +571,9 @@ func (s *Store) drainCloudOutbox(target string, o GeoOptions) error {
 				}
 				err := deliver(h.Msg)
 				if err == nil {
-					err = s.local.DropHint(h)
+					if err = s.local.DropHint(h); err == nil {
+						s.recordShipped(target, []object.Hint{h})
+					}
 				}
 				if err != nil {
 					mu.Lock()
