@@ -345,9 +345,10 @@ func (s *site) diverged(ctx context.Context, layout []*siteNode) ([]int, error) 
 
 func itoa(n int) string { return fmt.Sprint(n) }
 
-// waitInSync waits until the site has caught up: no hint pending anywhere, every replica of
-// every partition holds the same records (asked directly), and every node's own anti-entropy
-// reports a round after `roundsAfter` that found every partition it shares in sync.
+// waitInSync waits until the site has caught up: no node bootstrapping (a wiped or new node has
+// been refilled), no hint pending anywhere, every replica of every partition holds the same
+// records (asked directly), and every node's own anti-entropy reports a round after
+// `roundsAfter` that found every partition it shares in sync.
 // roundsAfter maps node id to its round counter at some earlier time (nil: any round).
 func (s *site) waitInSync(ctx context.Context, d time.Duration, layout []*siteNode, roundsAfter map[string]int64) time.Duration {
 	s.t.Helper()
@@ -360,6 +361,11 @@ func (s *site) waitInSync(ctx context.Context, d time.Duration, layout []*siteNo
 			}
 			if h := st.hints(); h > 0 {
 				return fmt.Sprintf("%s has %d hints pending %v", n.ID, h, st.Hints)
+			}
+			for _, id := range ids {
+				if st.booting(id) {
+					return fmt.Sprintf("%s sees %s still refilling (bootstrapping)", n.ID, id)
+				}
 			}
 			want := comparisons(n.ID, ids)
 			r := st.Repair
