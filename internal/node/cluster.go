@@ -134,6 +134,9 @@ func (c *cluster) close() {
 	if c.rpc != nil {
 		c.rpc.Close()
 	}
+	if c.client != nil {
+		c.client.Close()
+	}
 }
 
 // meshView adapts the mesh to what replication needs.

@@ -67,8 +67,14 @@ func (s *Server) serveOp(w http.ResponseWriter, r *http.Request) {
 	w.Write(resp)
 }
 
-// op calls a binary operation on addr.
+// op calls a binary operation on addr: framed when the peer offers it, else over HTTP.
 func (c *Client) op(ctx context.Context, addr, name string, req []byte) ([]byte, error) {
+	if c.frames != nil {
+		resp, err := c.frames.call(ctx, addr, name, req)
+		if !errors.Is(err, errNoFrames) {
+			return resp, err
+		}
+	}
 	var out []byte
 	err := c.do(ctx, "POST", addr, "/rpc/op/"+name, nil, req, &out)
 	return out, err

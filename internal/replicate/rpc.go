@@ -35,17 +35,20 @@ type Server struct {
 	// Apply commits a change shipped from another site on this site's replicas.
 	Apply func(object.RecordMsg) error
 	ops   map[string]opFunc // binary operations (ops.go)
+	fs    *frameServer      // nil without a listener (listener.go)
 }
 
 // NewServer listens on addr with TLS; the address actually bound is Addr().
 func NewServer(addr string, tlsCfg *tls.Config, local *object.Store) (*Server, error) {
-	ln, err := tls.Listen("tcp", addr, tlsCfg)
+	ln, err := tls.Listen("tcp", addr, serverTLS(tlsCfg))
 	if err != nil {
 		return nil, fmt.Errorf("listen for mesh RPC on %s: %w", addr, err)
 	}
 	s := newServer(local)
 	s.ln = ln
 	s.srv = &http.Server{Handler: s.Mux, ReadHeaderTimeout: 10 * time.Second}
+	ctx, cancel := context.WithCancel(context.Background())
+	s.fs = &frameServer{httpLn: newHTTPListener(ln.Addr()), ctx: ctx, cancel: cancel, conns: map[net.Conn]struct{}{}}
 	return s, nil
 }
 
@@ -70,17 +73,26 @@ func newServer(local *object.Store) *Server {
 // Addr is the bound address.
 func (s *Server) Addr() string { return s.ln.Addr().String() }
 
-// Serve serves until Close.
+// Serve serves until Close: framed connections itself, HTTP ones through the http.Server.
 func (s *Server) Serve() error {
-	err := s.srv.Serve(s.ln)
-	if errors.Is(err, http.ErrServerClosed) {
-		return nil
+	errc := make(chan error, 1)
+	go func() { errc <- s.srv.Serve(s.fs.httpLn) }()
+	err := s.acceptLoop()
+	if herr := <-errc; err == nil && !errors.Is(herr, http.ErrServerClosed) && !errors.Is(herr, net.ErrClosed) {
+		err = herr
 	}
 	return err
 }
 
 // Close stops the server.
-func (s *Server) Close() error { return s.srv.Close() }
+func (s *Server) Close() error {
+	var err error
+	if s.ln != nil {
+		err = s.ln.Close()
+	}
+	s.closeFrames()
+	return errors.Join(err, s.srv.Close())
+}
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
@@ -210,7 +222,8 @@ func writeObjErr(w http.ResponseWriter, err error) {
 
 // Client calls a peer's Server.
 type Client struct {
-	http *http.Client
+	http   *http.Client
+	frames *frameConns // the binary operations' framed connections; nil: over HTTP
 }
 
 // NewClient returns a client using the mesh TLS identity.
@@ -221,7 +234,15 @@ func NewClient(tlsCfg *tls.Config) *Client {
 		IdleConnTimeout:     90 * time.Second,
 		DialContext:         (&net.Dialer{Timeout: 2 * time.Second}).DialContext,
 	}
-	return &Client{http: &http.Client{Transport: tr, Timeout: 60 * time.Second}}
+	return &Client{http: &http.Client{Transport: tr, Timeout: 60 * time.Second}, frames: newFrameConns(tlsCfg)}
+}
+
+// Close closes the client's connections.
+func (c *Client) Close() {
+	if c.frames != nil {
+		c.frames.close()
+	}
+	c.http.CloseIdleConnections()
 }
 
 // errStatus is a peer's non-success answer.
