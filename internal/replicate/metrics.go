@@ -17,12 +17,14 @@ var (
 	descBacklog = prometheus.NewDesc("minicloud_replication_backlog", "Changes waiting to be shipped to a target (node:ID, site:NAME or cloud:BUCKET:ID).", []string{"target"}, nil)
 	descLag     = prometheus.NewDesc("minicloud_replication_lag_seconds", "Age of the oldest change waiting for a target: how far behind it is.", []string{"target"}, nil)
 	descCounts  = prometheus.NewDesc("minicloud_replication_events_total", "Replication events by kind.", []string{"kind"}, nil)
+	descRefill  = prometheus.NewDesc("minicloud_bootstrap_partitions_unrefilled", "While this node is bootstrapping (refilling after starting empty), the partitions it holds that are not yet in sync with every other replica; 0 otherwise.", nil, nil)
 )
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- descBacklog
 	ch <- descLag
 	ch <- descCounts
+	ch <- descRefill
 }
 
 func (c *collector) Collect(ch chan<- prometheus.Metric) {
@@ -44,9 +46,12 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		"hint_stored": s.Stats.HintsStored.Load(), "hint_delivered": s.Stats.HintsDelivered.Load(),
 		"read_repair": s.Stats.ReadRepairs.Load(), "antientropy_round": s.Stats.AERounds.Load(),
 		"antientropy_pushed": s.Stats.AEPushed.Load(), "outboxed": s.Stats.Outboxed.Load(), "shipped": s.Stats.Shipped.Load(),
+		"antientropy_pulled": s.ae.pulled.Load(),
 	} {
 		ch <- prometheus.MustNewConstMetric(descCounts, prometheus.CounterValue, float64(v), kind)
 	}
+	refilled, held := s.BootstrapProgress()
+	ch <- prometheus.MustNewConstMetric(descRefill, prometheus.GaugeValue, float64(held-refilled))
 }
 
 func hasPrefix(s, p string) bool { return len(s) >= len(p) && s[:len(p)] == p }
