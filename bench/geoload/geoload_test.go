@@ -172,10 +172,13 @@ func TestLagAndPacing(t *testing.T) {
 	if num(t, m, "puts") != 200 || num(t, m, "errors") != 0 || num(t, m, "unseen") != 0 {
 		t.Fatalf("want 200 PUTs, no errors, all seen: %s", out.String())
 	}
-	if s := num(t, m, "seconds"); s < 0.99 || s > 3 {
+	if s := num(t, m, "seconds"); s < 0.99 || s > 10 { // paced: never faster; slower only by load
 		t.Errorf("200 PUTs at 200/s took %vs; want about 1s: %s", s, out.String())
 	}
-	if p50 := num(t, m, "lag_p50_ms"); p50 < 35 || p50 > 500 {
+	// The lower bound shows the lag counts the fake's delay; the upper one is only the drain
+	// limit: on a loaded machine the polls themselves take hundreds of milliseconds (a bound of
+	// 500 ms failed in CI at load average 25), and speed is bench/geo.sh's business.
+	if p50 := num(t, m, "lag_p50_ms"); p50 < 35 || p50 > 5000 {
 		t.Errorf("lag p50 %vms; the fake replicates after 40ms: %s", p50, out.String())
 	}
 }
