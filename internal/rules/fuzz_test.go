@@ -58,6 +58,7 @@ func FuzzRule(f *testing.F) {
 func FuzzParseRule(f *testing.F) {
 	f.Add(`{"id":"r","sql":"SELECT * FROM d","actions":[{"mqtt":{"topic":"a/{{.id}}","sendSingle":true,"dataTemplate":"{{json .}}"}},{"rest":{"url":"http://x/y"}}],"options":{"qos":1}}`)
 	f.Add(`{"sql":"SELECT * FROM d","actions":[{"log":null}]}`)
+	f.Add(`{"sql":"SELECT * FROM d","actions":[{"object":{"bucket":"b","key":"k/{{.id}}/","batchSize":10,"flushInterval":"1s","format":"json"}},{"stream":{"name":"s","topic":"t"}}]}`)
 	f.Fuzz(func(t *testing.T, in string) {
 		spec, err := ParseRule([]byte(in), "r")
 		if err != nil {
