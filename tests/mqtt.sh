@@ -17,9 +17,13 @@ go build -o "$T/minicloud" ./cmd/minicloud || { echo "build failed"; exit 1; }
 MC=$T/minicloud
 PORT=$((20000 + RANDOM % 20000))
 MP=$((PORT + 1))
+TP=$((PORT + 2)) # MQTT over TLS
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 -subj /CN=127.0.0.1 \
+  -addext subjectAltName=IP:127.0.0.1 -keyout "$T/key.pem" -out "$T/cert.pem" >/dev/null 2>&1 || { echo "openssl failed"; exit 1; }
 export MINICLOUD_ENDPOINT=http://127.0.0.1:$PORT
 start() {
-  "$MC" serve --data "$T/data" --s3 127.0.0.1:$PORT --mqtt 127.0.0.1:$MP --log-level warn >>"$T/serve.log" 2>&1 &
+  "$MC" serve --data "$T/data" --s3 127.0.0.1:$PORT --mqtt 127.0.0.1:$MP --log-level warn \
+    --mqtt-tls 127.0.0.1:$TP --tls-cert "$T/cert.pem" --tls-key "$T/key.pem" >>"$T/serve.log" 2>&1 &
   PID=$!
   for i in $(seq 1 100); do curl -sf "$MINICLOUD_ENDPOINT/_minicloud/health" >/dev/null && break; sleep 0.1; done
 }
@@ -44,6 +48,10 @@ pubsub() {
 }
 for v in mqttv311 mqttv5; do for q in 0 1 2; do check "$v QoS $q publish/subscribe, in order" pubsub $v $q; done; done
 
+check "MQTT over TLS (mosquitto clients, CA-verified)" bash -c "
+  mosquitto_sub $R -p $TP --cafile '$T/cert.pem' -t t/tls -q 1 -C 1 -W 10 >'$T/tls' & s=\$!; sleep 0.5
+  mosquitto_pub $R -p $TP --cafile '$T/cert.pem' -t t/tls -q 1 -m secret && wait \$s && grep -qx secret '$T/tls'"
+check "plain MQTT on the TLS port gets nothing" bash -c "! mosquitto_pub $R -p $TP -t t/tls -m x"
 check "retained message" bash -c "mosquitto_pub $R -t t/ret -r -q 1 -m kept && mosquitto_sub $R -t t/ret -C 1 -W 5 | grep -qx kept"
 check "empty retained message clears it" bash -c "mosquitto_pub $R -t t/ret2 -r -m x && mosquitto_pub $R -t t/ret2 -r -n && ! mosquitto_sub $R -t t/ret2 -C 1 -W 1"
 check "v5 message expiry drops a retained message" bash -c "mosquitto_pub -V mqttv5 $R -t t/exp -r -q 1 -m short -D publish message-expiry-interval 1 && sleep 3.5 && ! mosquitto_sub $R -t t/exp -C 1 -W 1"

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
+	"github.com/gorilla/websocket"
 
 	"github.com/minicloud/minicloud/internal/mqtt"
 )
@@ -120,5 +121,31 @@ func TestTLSAndWebSocketListeners(t *testing.T) {
 		t.Fatal("a plain MQTT client got a CONNACK on the TLS port")
 	}
 	raw.Close()
-	wait(t, clients["tls"].Publish("over/after", 1, false, "still here"), "publish after garbage")
+
+	// Garbage over WebSocket: a text frame, then binary garbage and an oversized length; each
+	// connection is closed, and the broker goes on serving the others.
+	for _, frame := range []struct {
+		typ  int
+		data []byte
+	}{
+		{websocket.TextMessage, []byte("hello")},
+		{websocket.BinaryMessage, []byte{0xff, 0xff, 0xff, 0xff, 0x7f}},
+		{websocket.BinaryMessage, []byte{0x10, 0xff, 0xff, 0xff, 0x7f}}, // CONNECT of 256 MiB
+	} {
+		ws, _, err := websocket.DefaultDialer.Dial(urls["ws"], nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ws.WriteMessage(frame.typ, frame.data)
+		ws.SetReadDeadline(time.Now().Add(10 * time.Second))
+		if _, _, err := ws.ReadMessage(); err == nil {
+			t.Errorf("websocket garbage %x got an answer", frame.data)
+		} else if ne, ok := err.(net.Error); ok && ne.Timeout() {
+			t.Errorf("websocket garbage %x: connection left open", frame.data)
+		}
+		ws.Close()
+	}
+	for name, c := range clients {
+		wait(t, c.Publish("over/after", 1, false, "still here"), "publish over "+name+" after garbage")
+	}
 }

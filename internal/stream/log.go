@@ -74,14 +74,15 @@ type Log struct {
 	maxBytes  int64
 	changed   chan struct{} // closed and replaced whenever committed grows: followers wait on it
 
-	// writer goroutine only
+	// writer goroutine only; l.f is also read by the syncer under fmu, and replaced under it
 	f     *os.File // the last segment
 	spare []byte
-	dirty bool // written since the last fsync
+	fmu   sync.Mutex  // held while the syncer fsyncs l.f and while the writer replaces or closes it
+	dirty atomic.Bool // written since the last fsync (SyncWrite)
 
 	appended, appendedBytes atomic.Uint64
 	kick                    chan struct{}
-	stop, done              chan struct{}
+	stop, done, syncDone    chan struct{}
 }
 
 // Commit is a group of appends that the writer completes together.
@@ -124,7 +125,7 @@ func OpenLog(o LogOptions) (*Log, error) {
 		return nil, fmt.Errorf("create stream log dir: %w", err)
 	}
 	l := &Log{o: o, log: o.Logger, group: newCommit(), changed: make(chan struct{}),
-		kick: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
+		kick: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}), syncDone: make(chan struct{})}
 	l.space = sync.NewCond(&l.mu)
 	l.retain, l.maxBytes = o.Retain, o.MaxBytes
 	if err := l.load(); err != nil {
@@ -132,6 +133,7 @@ func OpenLog(o LogOptions) (*Log, error) {
 	}
 	l.applyRetention()
 	go l.run()
+	go l.syncer()
 	return l, nil
 }
 
@@ -240,6 +242,7 @@ func (l *Log) Close() error {
 	l.mu.Unlock()
 	close(l.stop)
 	<-l.done
+	<-l.syncDone
 	err := l.f.Sync()
 	if cerr := l.f.Close(); err == nil {
 		err = cerr

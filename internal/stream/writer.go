@@ -14,30 +14,44 @@ const retentionEvery = 10 * time.Second
 // segments and applies retention.
 func (l *Log) run() {
 	defer close(l.done)
-	var syncTick <-chan time.Time
-	if l.o.Sync == SyncWrite {
-		t := time.NewTicker(l.o.SyncEvery)
-		defer t.Stop()
-		syncTick = t.C
-	}
 	ret := time.NewTicker(retentionEvery)
 	defer ret.Stop()
 	for {
 		select {
 		case <-l.kick:
 			l.flush()
-		case <-syncTick:
-			if l.dirty {
-				if err := l.f.Sync(); err != nil {
-					l.fail(fmt.Errorf("sync segment: %w", err))
-				}
-				l.dirty = false
-			}
 		case <-ret.C:
 			l.applyRetention()
 		case <-l.stop:
 			l.flush()
 			return
+		}
+	}
+}
+
+// syncer fsyncs what SyncWrite wrote, every SyncEvery, beside the writer: an fsync (milliseconds
+// on a busy disk) then never holds up the writes that complete appends.
+func (l *Log) syncer() {
+	defer close(l.syncDone)
+	if l.o.Sync != SyncWrite {
+		return
+	}
+	t := time.NewTicker(l.o.SyncEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-l.stop:
+			return // Close fsyncs the rest
+		case <-t.C:
+		}
+		if !l.dirty.Swap(false) {
+			continue
+		}
+		l.fmu.Lock()
+		err := l.f.Sync()
+		l.fmu.Unlock()
+		if err != nil {
+			l.fail(fmt.Errorf("sync segment: %w", err))
 		}
 	}
 }
@@ -59,7 +73,6 @@ func (l *Log) flush() {
 		if err = l.f.Sync(); err != nil {
 			err = fmt.Errorf("sync segment: %w", err)
 		}
-		l.dirty = false
 	}
 	if err != nil {
 		// Offsets were handed out; a hole would break the log's density. Refuse further
@@ -126,7 +139,7 @@ func (l *Log) write(buf []byte) error {
 		if _, err := l.f.Write(buf[:n]); err != nil {
 			return fmt.Errorf("write segment %d: %w", seg.base, err)
 		}
-		l.dirty = true
+		l.dirty.Store(true)
 		l.rmu.Lock()
 		seg.size += int64(n)
 		seg.index = append(seg.index, idx...)
@@ -142,6 +155,8 @@ func (l *Log) write(buf []byte) error {
 // roll fsyncs and closes the last segment and starts a new one at offset base. Every segment but
 // the last is therefore whole on disk.
 func (l *Log) roll(base uint64) error {
+	l.fmu.Lock()
+	defer l.fmu.Unlock()
 	if err := l.f.Sync(); err != nil {
 		return fmt.Errorf("sync segment: %w", err)
 	}
@@ -155,7 +170,8 @@ func (l *Log) roll(base uint64) error {
 		f.Close()
 		return err
 	}
-	l.f, l.dirty = f, false
+	l.f = f
+	l.dirty.Store(false)
 	l.rmu.Lock()
 	l.segs = append(l.segs, &segment{base: base, path: path})
 	l.rmu.Unlock()
