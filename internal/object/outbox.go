@@ -111,7 +111,8 @@ func decodeHintMsg(v []byte) (RecordMsg, error) {
 	var m RecordMsg
 	const sep = `,"e":"`
 	i := bytes.Index(v, []byte(sep)) // the fields before "e" are strings and numbers, in which an unescaped quote cannot appear
-	if i > 0 && bytes.HasSuffix(v, []byte(`"}`)) && i+len(sep) <= len(v)-2 {
+	// "e" must be the last field (a multipart record's "kd" and "sb" follow it: decoded fully).
+	if i > 0 && bytes.HasSuffix(v, []byte(`"}`)) && i+len(sep) <= len(v)-2 && bytes.IndexByte(v[i+len(sep):len(v)-2], '"') < 0 {
 		head := append(append([]byte(nil), v[:i]...), '}')
 		enc := v[i+len(sep) : len(v)-2]
 		if err := json.Unmarshal(head, &m); err == nil {

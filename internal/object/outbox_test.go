@@ -139,13 +139,14 @@ func TestDecodeHintMsg(t *testing.T) {
 		{Bucket: "b", Key: `x,"e":"y`, Enc: bytes.Repeat([]byte{0xff, 0, '"'}, 100)},
 		{Bucket: "b", Key: "<&>", Enc: []byte{}},
 		{Bucket: "b", Key: "nil enc"},
+		{Bucket: "b", Key: "part", Enc: []byte("p"), Kind: KindPart, Sub: "u/00001"},
 	} {
 		v, err := json.Marshal(m)
 		if err != nil {
 			t.Fatal(err)
 		}
 		got, err := decodeHintMsg(v)
-		if err != nil || got.Bucket != m.Bucket || got.Key != m.Key || got.Version != m.Version || !bytes.Equal(got.Enc, m.Enc) {
+		if err != nil || got.Bucket != m.Bucket || got.Key != m.Key || got.Version != m.Version || !bytes.Equal(got.Enc, m.Enc) || got.Kind != m.Kind || got.Sub != m.Sub {
 			t.Errorf("%q: got %+v, %v", m.Key, got, err)
 		}
 	}

@@ -1,46 +1,33 @@
 package replicate
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
 
-	"github.com/minicloud/minicloud/internal/crdt"
 	"github.com/minicloud/minicloud/internal/object"
 )
 
 // The body of a shipping RPC (POST /rpc/geo/apply) is binary: JSON spent most of both sides' CPU
-// on base64 and on scanning the inline data of small objects. Layout:
-//
-//	"MCB1" count(uvarint) { len(bucket) bucket len(key) key ts(8) node(8) len(enc) enc }*
-//
-// lengths as uvarints, numbers big-endian.
+// on base64 and on scanning the inline data of small objects. It is "MCB2", a count, then the
+// records in the node-to-node record encoding (codec.go), which carries every field of
+// object.RecordMsg.
 
-const batchMagic = "MCB1"
+const batchMagic = "MCB2"
 
 var errBadBatch = errors.New("malformed record batch")
 
 func encodeBatch(msgs []object.RecordMsg) []byte {
-	n := len(batchMagic) + binary.MaxVarintLen64
+	n := len(batchMagic) + 10
 	for _, m := range msgs {
-		n += 3*binary.MaxVarintLen64 + 16 + len(m.Bucket) + len(m.Key) + len(m.Enc)
+		n += 40 + len(m.Bucket) + len(m.Key) + len(m.Enc) + len(m.Sub)
 	}
-	b := make([]byte, 0, n)
-	b = append(b, batchMagic...)
-	b = binary.AppendUvarint(b, uint64(len(msgs)))
+	e := enc{b: make([]byte, 0, n)}
+	e.b = append(e.b, batchMagic...)
+	e.uvarint(uint64(len(msgs)))
 	for _, m := range msgs {
-		b = appendBytes(b, []byte(m.Bucket))
-		b = appendBytes(b, []byte(m.Key))
-		b = binary.BigEndian.AppendUint64(b, uint64(m.Version.TS))
-		b = binary.BigEndian.AppendUint64(b, m.Version.Node)
-		b = appendBytes(b, m.Enc)
+		e.record(m)
 	}
-	return b
-}
-
-func appendBytes(b, p []byte) []byte {
-	b = binary.AppendUvarint(b, uint64(len(p)))
-	return append(b, p...)
+	return e.b
 }
 
 // decodeBatch parses a batch; the records' Enc alias b.
@@ -48,42 +35,14 @@ func decodeBatch(b []byte) ([]object.RecordMsg, error) {
 	if len(b) < len(batchMagic) || string(b[:len(batchMagic)]) != batchMagic {
 		return nil, fmt.Errorf("%w: no header", errBadBatch)
 	}
-	b = b[len(batchMagic):]
-	count, w := binary.Uvarint(b)
-	if w <= 0 || count > uint64(len(b)) { // every record takes more than one byte
-		return nil, fmt.Errorf("%w: bad count", errBadBatch)
+	d := dec{b: b[len(batchMagic):]}
+	n := d.count(minRecord)
+	msgs := make([]object.RecordMsg, 0, n)
+	for i := 0; i < n && d.err == nil; i++ {
+		msgs = append(msgs, d.record())
 	}
-	b = b[w:]
-	msgs := make([]object.RecordMsg, 0, count)
-	for i := uint64(0); i < count; i++ {
-		var bucket, key, enc []byte
-		var err error
-		if bucket, b, err = readBytes(b); err != nil {
-			return nil, err
-		}
-		if key, b, err = readBytes(b); err != nil {
-			return nil, err
-		}
-		if len(b) < 16 {
-			return nil, fmt.Errorf("%w: short version", errBadBatch)
-		}
-		v := crdt.Version{TS: crdt.Timestamp(binary.BigEndian.Uint64(b)), Node: binary.BigEndian.Uint64(b[8:])}
-		b = b[16:]
-		if enc, b, err = readBytes(b); err != nil {
-			return nil, err
-		}
-		msgs = append(msgs, object.RecordMsg{Bucket: string(bucket), Key: string(key), Version: v, Enc: enc})
-	}
-	if len(b) != 0 {
-		return nil, fmt.Errorf("%w: %d bytes after the last record", errBadBatch, len(b))
+	if err := d.done(); err != nil {
+		return nil, fmt.Errorf("%w: %v", errBadBatch, err)
 	}
 	return msgs, nil
-}
-
-func readBytes(b []byte) (field, rest []byte, err error) {
-	n, w := binary.Uvarint(b)
-	if w <= 0 || n > uint64(len(b)-w) {
-		return nil, nil, fmt.Errorf("%w: bad length", errBadBatch)
-	}
-	return b[w : w+int(n)], b[w+int(n):], nil
 }
