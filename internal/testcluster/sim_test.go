@@ -904,10 +904,52 @@ func (s *sim) converge(final bool) {
 		if s.ref != nil {
 			s.compareListing(b)
 		}
+		s.checkVersionListings(b)
 	}
 	s.checkVersions(final)
 	s.wiped = false
 	s.logf("converged (%d rounds)", rounds+1)
+}
+
+// checkVersionListings lists bucket's versions through every node, in pages of a random size,
+// and demands the same listing from all (the site has converged), with one latest version per
+// listed key and every version of the checked keys' latest state present.
+func (s *sim) checkVersionListings(bucket string) {
+	var first []string
+	for c := range s.n {
+		var got []string
+		latest := map[string]int{}
+		opts := object.VersionListOptions{MaxKeys: 1 + (7*c+s.i)%6} // no draw: the seeds' schedules stay as they were
+		for pages := 0; ; pages++ {
+			res, err := s.c.Store(c).ListObjectVersions(s.ctx, bucket, opts)
+			if err != nil {
+				s.fail(nil, "after healing, list versions of %s via n%d: %v", bucket, c, err)
+			}
+			for _, v := range res.Versions {
+				got = append(got, fmt.Sprintf("%s@%s:%v:%s", v.Key, v.VersionID, v.DeleteMarker, v.ETag))
+				if v.IsLatest {
+					latest[v.Key]++
+				}
+			}
+			if !res.IsTruncated {
+				break
+			}
+			if pages > 1000 {
+				s.fail(nil, "list versions of %s via n%d does not end", bucket, c)
+			}
+			opts.KeyMarker, opts.VersionIDMarker = res.NextKeyMarker, res.NextVersionIDMarker
+		}
+		for k, n := range latest {
+			if n != 1 {
+				s.fail(s.reg(bucket, k), "list versions of %s via n%d: %d latest versions of %s", bucket, c, n, k)
+			}
+		}
+		if c == 0 {
+			first = got
+		} else if !slices.Equal(got, first) {
+			s.fail(nil, "after healing, n0 and n%d list different versions of %s:\n  n0: %v\n  n%d: %v", c, bucket, first, c, got)
+		}
+	}
 }
 
 type keptVersion struct {
