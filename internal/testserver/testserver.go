@@ -101,7 +101,11 @@ func (n *Node) Restart() {
 	cmd := exec.Command(Binary(n.t), args...)
 	cmd.Env = append(os.Environ(), "MINICLOUD_ROOT_ACCESS_KEY="+AccessKey, "MINICLOUD_ROOT_SECRET_KEY="+SecretKey)
 	cmd.Env = append(cmd.Env, n.Env...)
+	// The previous process's output may still be draining into the old buffer (its pipe copier
+	// outlives a SIGKILL briefly): swap under the lock (a race -race found in CI).
+	n.logMu.Lock()
 	n.log = &bytes.Buffer{}
+	n.logMu.Unlock()
 	cmd.Stdout = n
 	cmd.Stderr = n
 	if err := cmd.Start(); err != nil {
