@@ -178,13 +178,13 @@ func (s *Store) antiEntropyRound(ctx context.Context) {
 	s.checkRefilled()
 }
 
-// forgetPeers drops the results of nodes no longer in the site.
+// forgetPeers drops the results of nodes this round did not compare with (down, or no longer
+// sharing a partition): status shows the last round's view of live peers.
 func (s *Store) forgetPeers(shared map[string][]int) {
-	nodes := s.o.Cluster.SiteNodes(s.o.Site)
 	s.ae.mu.Lock()
 	defer s.ae.mu.Unlock()
 	for n := range s.ae.peers {
-		if !contains(nodes, n) {
+		if _, ok := shared[n]; !ok {
 			delete(s.ae.peers, n)
 		}
 	}
