@@ -270,6 +270,7 @@ func (s *Store) drainSiteOutbox(target string, o GeoOptions, wake <-chan struct{
 	inFlight, next := 0, 0
 	exhausted := false
 	cursor := *floor
+	var minAdd time.Time // the earliest start of an add that may have raced a read of this drain
 	var firstErr error
 	fail := func(err error) {
 		if firstErr == nil {
@@ -278,6 +279,13 @@ func (s *Store) drainSiteOutbox(target string, o GeoOptions, wake <-chan struct{
 	}
 	for {
 		for firstErr == nil && !exhausted && inFlight < o.InFlight && s.ctx.Err() == nil {
+			// An add in progress now, or starting during the read, may commit an entry behind
+			// the cursor: the next drain must start before it (see oldestAdd).
+			if a := s.oldestAdd(); !a.IsZero() && (minAdd.IsZero() || a.Before(minAdd)) {
+				minAdd = a
+			} else if now := time.Now(); minAdd.IsZero() || now.Before(minAdd) {
+				minAdd = now
+			}
 			hints, err := s.local.HintsAfter(target, cursor, o.BatchRecords)
 			if err != nil {
 				fail(err)
@@ -315,7 +323,7 @@ func (s *Store) drainSiteOutbox(target string, o GeoOptions, wake <-chan struct{
 			if firstErr != nil {
 				*floor = nil // some entries before the cursor may remain: start over next time
 			} else if cursor != nil {
-				*floor = object.HintKeyBefore(target, cursor, s.oldestAdd(), time.Second)
+				*floor = object.HintKeyBefore(target, cursor, minAdd, time.Second)
 			}
 			return firstErr
 		}
