@@ -1,8 +1,26 @@
 // Package mesh is membership: who the nodes of the mesh are, which site each belongs to, how to
 // reach them, and which are alive now. It runs SWIM gossip (hashicorp/memberlist), encrypted and
-// authenticated with a key derived from the mesh secret, and carries small replicated tables
-// (buckets, keys) for other packages through the Tables interface. Alive/dead is routing state
+// authenticated with a key derived from the mesh secret, and replicates small tables (buckets,
+// keys, stream and rule definitions) for other packages (tables.go). Alive/dead is routing state
 // only: a member stays in the layout until it is decommissioned. It moves no object data.
+//
+// One membership for the whole mesh, every site included (DESIGN.md), rather than Consul's two
+// tiers (a LAN pool per site and a WAN pool of a few servers): there are no special nodes, one
+// --join address of any node of any site is enough, and every node can route to every other.
+// What makes one flat SWIM pool fit 1,000 nodes in 100 sites over WAN links (config below, and
+// internal/mesh/sim_test.go, which measures it):
+//   - Probing costs each node one ping and one ack a second whatever the mesh size; the probe
+//     timeout (500 ms) is above any terrestrial WAN round trip.
+//   - Steady-state traffic is dominated by push/pull (a full exchange of node states), so it runs
+//     every 60 s (memberlist stretches that to every 6 min at 1,000 nodes) and carries, on the
+//     mesh's side, one digest per table instead of the tables; changes travel by gossip.
+//   - Node metadata is a small JSON record (about 70 bytes): it rides in every alive message and
+//     every push/pull.
+//   - A failed node is declared dead after 2·log10(N) probe intervals (6 s at 1,000 nodes), so
+//     every node knows within about 10 s; Lifeguard's local-health awareness slows a node that
+//     is itself overloaded rather than letting it accuse healthy peers.
+//   - Nodes that failed are retried (Serf's reconnect: each node with probability
+//     failed/alive every ~10 s), so a partition heals however long it lasted.
 package mesh
 
 import (
@@ -12,12 +30,14 @@ import (
 	"io"
 	"log"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"os"
 	"path/filepath"
 	"sort"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/memberlist"
@@ -25,10 +45,10 @@ import (
 
 // Member is a node of the mesh as every node records it.
 type Member struct {
-	ID             string `json:"id"`
+	ID             string `json:"id,omitempty"`
 	Site           string `json:"site"`
-	Mesh           string `json:"mesh"` // gossip address
-	RPC            string `json:"rpc"`  // data RPC address (mutual TLS)
+	Mesh           string `json:"mesh,omitempty"` // gossip address
+	RPC            string `json:"rpc"`            // data RPC address (mutual TLS)
 	S3             string `json:"s3"`
 	TS             int64  `json:"ts"` // last change, unix nanos: the later record wins
 	Decommissioned bool   `json:"decommissioned,omitempty"`
@@ -43,21 +63,16 @@ type MemberState struct {
 	Alive bool `json:"alive"`
 }
 
-// Tables is replicated application state that rides on gossip: State is the full local state
-// (sent in periodic push/pull exchanges), Merge takes a full or partial state from a peer.
-type Tables interface {
-	State() []byte
-	Merge(state []byte)
-}
-
 // Options configures a mesh node.
 type Options struct {
 	Self    Member   // this node: ID, Site, Mesh (bind address), RPC, S3
 	Join    []string // gossip addresses of nodes to join
 	Secret  string   // mesh secret
 	DataDir string   // where the member list is kept across restarts
-	Tables  Tables
-	Logger  *slog.Logger
+	// Tables are the replicated tables this node holds, by name (tables.go); "members" is the
+	// mesh's own.
+	Tables map[string]Table
+	Logger *slog.Logger
 	// OnChange is called (not under any lock of the mesh) when membership or liveness changes.
 	OnChange func()
 	// Memberlist, if set, adjusts the gossip configuration just before it starts. Tests use it
@@ -73,23 +88,60 @@ type Mesh struct {
 	ml    *memberlist.Memberlist
 	queue *memberlist.TransmitLimitedQueue
 
-	mu      sync.RWMutex
-	members map[string]Member
-	alive   map[string]bool
+	mu       sync.RWMutex
+	members  map[string]Member
+	alive    map[string]bool
+	fetching map[string]time.Time // hinted entries being fetched, since
+	dirty    bool                 // members changed since the last save
+	gen      uint64               // members changed this many times
+	memVers  map[string]uint64    // versions of the member records at memGen
+	memGen   uint64
+	learned  map[string]time.Time // when each member's record first arrived
+
+	inbox chan func()   // work for the worker, in order
+	sends chan struct{} // semaphore of streamed sends
+	stats meshStats
 
 	stop chan struct{}
-	done chan struct{}
+	wg   sync.WaitGroup
 }
 
-type wireState struct {
-	Members []Member        `json:"members,omitempty"`
-	Tables  json.RawMessage `json:"tables,omitempty"`
+type meshStats struct {
+	digestMismatch, applied, streamed, dropped atomic.Int64
+}
+
+// Stats are counters of the mesh-table machinery, for tests and metrics.
+type Stats struct {
+	DigestMismatches int64 // push/pulls (and hellos) that found a table differing
+	Applied          int64 // entries from peers that changed a local table
+	StreamedBytes    int64 // bytes of digests and entries sent over streams
+	Dropped          int64 // messages dropped because the worker or the senders were busy
+}
+
+// Stats returns the mesh-table counters.
+func (m *Mesh) Stats() Stats {
+	return Stats{m.stats.digestMismatch.Load(), m.stats.applied.Load(), m.stats.streamed.Load(), m.stats.dropped.Load()}
+}
+
+// config is the gossip configuration of a mesh node (see the package comment for why).
+func config() *memberlist.Config {
+	cfg := memberlist.DefaultLANConfig()
+	cfg.ProbeInterval = time.Second
+	cfg.ProbeTimeout = 500 * time.Millisecond
+	cfg.SuspicionMult = 2
+	cfg.PushPullInterval = 60 * time.Second
+	cfg.GossipToTheDeadTime = 60 * time.Second
+	cfg.TCPTimeout = 10 * time.Second
+	return cfg
 }
 
 // Start joins (or founds) the mesh.
 func Start(o Options) (*Mesh, error) {
 	if o.Secret == "" {
 		return nil, errors.New("mesh: a mesh secret is required")
+	}
+	if _, ok := o.Tables[membersTable]; ok {
+		return nil, fmt.Errorf("mesh: table name %q is the mesh's own", membersTable)
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
@@ -100,17 +152,22 @@ func Start(o Options) (*Mesh, error) {
 	}
 	port, _ := strconv.Atoi(portStr)
 	m := &Mesh{o: o, log: o.Logger.With("component", "mesh"), members: map[string]Member{}, alive: map[string]bool{},
-		stop: make(chan struct{}), done: make(chan struct{})}
+		fetching: map[string]time.Time{}, learned: map[string]time.Time{}, inbox: make(chan func(), 4096), sends: make(chan struct{}, 8),
+		stop: make(chan struct{})}
 	m.load()
 	self := o.Self
 	self.TS = time.Now().UnixNano()
-	if old, ok := m.members[self.ID]; ok && old.Decommissioned {
-		self.Decommissioned = true
+	if old, ok := m.members[self.ID]; ok {
+		self.Decommissioned = old.Decommissioned
+		self.TS = max(self.TS, old.TS+1)
 	}
 	m.members[self.ID] = self
 	m.alive[self.ID] = true
+	if meta := encodeMeta(self); len(meta) > memberlist.MetaMaxSize {
+		return nil, fmt.Errorf("mesh: this node's record is %d bytes, more than gossip carries (%d): %s", len(meta), memberlist.MetaMaxSize, meta)
+	}
 
-	cfg := memberlist.DefaultLANConfig()
+	cfg := config()
 	cfg.Name = o.Self.ID
 	cfg.BindAddr = host
 	cfg.BindPort = port
@@ -119,60 +176,144 @@ func Start(o Options) (*Mesh, error) {
 		cfg.AdvertisePort = port
 	}
 	cfg.SecretKey = GossipKey(o.Secret)
-	cfg.PushPullInterval = 5 * time.Second
 	cfg.Delegate = (*delegate)(m)
 	cfg.Events = (*events)(m)
 	cfg.Logger = log.New(slogWriter{m.log}, "", 0)
 	if o.Memberlist != nil {
 		o.Memberlist(cfg)
 	}
-	m.queue = &memberlist.TransmitLimitedQueue{NumNodes: func() int { return m.ml.NumMembers() }, RetransmitMult: 3}
+	m.queue = &memberlist.TransmitLimitedQueue{NumNodes: func() int { return m.ml.NumMembers() }, RetransmitMult: 4}
 	if m.ml, err = memberlist.Create(cfg); err != nil {
 		return nil, fmt.Errorf("start gossip on %s: %w", o.Self.Mesh, err)
 	}
-	m.save()
-	go m.joinLoop()
+	// This node's record as every other node decodes it from its gossip metadata (the gossip
+	// address memberlist advertises, addresses on its host spelled alike), so that the records
+	// agree byte for byte and the member table's digests match.
+	if canon, ok := decodeMeta(m.ml.LocalNode()); ok {
+		m.mu.Lock()
+		m.setMember(canon)
+		m.mu.Unlock()
+	}
+	m.dirty = true
+	m.flush()
+	m.wg.Add(2)
+	go m.work() // what memberlist delivered meanwhile waits in the inbox
+	go m.run()
 	return m, nil
 }
 
-// joinLoop keeps trying the --join addresses and the remembered members until one answers, so
-// that nodes may start in any order and a restarted node finds its site again.
-func (m *Mesh) joinLoop() {
-	defer close(m.done)
+// run joins the mesh (trying the --join addresses and then remembered members until one answers,
+// so that nodes may start in any order and a restarted node finds its site again), then keeps
+// reconnecting to failed members and saving the member list, until the mesh stops.
+func (m *Mesh) run() {
+	defer m.wg.Done()
+	joined := false
+	nextReconnect, nextSync := time.Now(), time.Now().Add(jitter(tableSyncInterval))
 	for attempt := 0; ; attempt++ {
-		addrs := append([]string(nil), m.o.Join...)
-		m.mu.RLock()
-		for id, mem := range m.members {
-			if id != m.o.Self.ID && mem.Mesh != "" {
-				addrs = append(addrs, mem.Mesh)
-			}
+		if !joined {
+			joined = m.join(attempt)
+			nextReconnect = time.Now().Add(jitter(10 * time.Second))
+		} else if time.Now().After(nextReconnect) {
+			m.reconnect()
+			nextReconnect = time.Now().Add(jitter(10 * time.Second))
 		}
-		m.mu.RUnlock()
-		if len(addrs) == 0 {
-			return
+		if time.Now().After(nextSync) {
+			m.syncTables()
+			nextSync = time.Now().Add(jitter(tableSyncInterval))
 		}
-		n, err := m.ml.Join(addrs)
-		if n > 0 {
-			m.log.Info("joined mesh", "contacted", n)
-			return
-		}
-		if attempt%10 == 0 {
-			m.log.Warn("cannot reach any node to join yet; retrying", "addrs", addrs, "err", err)
-		}
+		m.flush()
 		select {
 		case <-m.stop:
+			m.flush()
 			return
 		case <-time.After(time.Second):
 		}
 	}
 }
 
+// jitter returns d ± 50%, so that nodes started together do not act together.
+func jitter(d time.Duration) time.Duration { return d/2 + rand.N(d) }
+
+// join tries the --join addresses, then up to five remembered members, one at a time (each
+// successful join is a full state exchange, so not with all of them). It reports whether one
+// answered or there is nobody to join.
+func (m *Mesh) join(attempt int) bool {
+	var remembered []string
+	m.mu.RLock()
+	for id, mem := range m.members {
+		if id != m.o.Self.ID && mem.Mesh != "" && !mem.Decommissioned {
+			remembered = append(remembered, mem.Mesh)
+		}
+	}
+	m.mu.RUnlock()
+	rand.Shuffle(len(remembered), func(i, j int) { remembered[i], remembered[j] = remembered[j], remembered[i] })
+	addrs := append(append([]string(nil), m.o.Join...), remembered[:min(5, len(remembered))]...)
+	if len(addrs) == 0 {
+		return true
+	}
+	var err error
+	for _, a := range addrs {
+		var n int
+		if n, err = m.ml.Join([]string{a}); n > 0 {
+			m.log.Info("joined mesh", "via", a)
+			return true
+		}
+		select {
+		case <-m.stop:
+			return true
+		default:
+		}
+	}
+	if attempt%10 == 0 {
+		m.log.Warn("cannot reach any node to join yet; retrying", "addrs", addrs, "err", err)
+	}
+	return false
+}
+
+// reconnect tries to rejoin one member that gossip does not see alive (Serf's reconnect): after
+// a partition heals, memberlist itself never contacts the nodes it declared dead again, and a
+// member whose alive message this node missed would otherwise wait for a push/pull. Each
+// node tries with probability failed/alive, so a large mesh makes about as many attempts per
+// round as it has failed members, and a cut-off half of it rejoins at once.
+func (m *Mesh) reconnect() {
+	var failed, fresh []string
+	m.mu.RLock()
+	for id, mem := range m.members {
+		alive, seen := m.alive[id]
+		if id == m.o.Self.ID || alive || mem.Mesh == "" || mem.Decommissioned {
+			continue
+		}
+		failed = append(failed, mem.Mesh)
+		if !seen && time.Since(m.learned[id]) < 2*time.Minute {
+			fresh = append(fresh, mem.Mesh)
+		}
+	}
+	m.mu.RUnlock()
+	if len(failed) == 0 {
+		return
+	}
+	// A member this node learned of lately but never saw alive is most likely alive and only
+	// its alive message was missed here: try it for sure.
+	if len(fresh) > 0 {
+		failed = fresh
+	} else if p := float64(len(failed)) / float64(max(1, m.ml.NumMembers())); rand.Float64() >= p {
+		return
+	}
+	a := failed[rand.IntN(len(failed))]
+	if n, _ := m.ml.Join([]string{a}); n > 0 {
+		m.log.Info("reconnected to a failed member", "addr", a)
+	}
+}
+
 // Close leaves the gossip.
 func (m *Mesh) Close() error {
 	close(m.stop)
-	<-m.done
-	m.ml.Leave(time.Second)
-	return m.ml.Shutdown()
+	err := m.ml.Leave(time.Second)
+	if serr := m.ml.Shutdown(); err == nil {
+		err = serr
+	}
+	m.wg.Wait()
+	return err
 }
 
 // Self returns this node's id.
@@ -228,38 +369,68 @@ func (m *Mesh) Decommission(id string) error {
 		return fmt.Errorf("no member %q", id)
 	}
 	mem.Decommissioned = true
-	mem.TS = time.Now().UnixNano()
-	m.members[id] = mem
+	mem.TS = max(time.Now().UnixNano(), mem.TS+1) // later than the node's own record, whatever the clocks
+	m.setMember(mem)
 	m.mu.Unlock()
-	m.save()
-	m.Broadcast(nil, []Member{mem})
+	if id == m.o.Self.ID {
+		m.enqueueFunc(m.updateMeta)
+	}
+	m.gossipEntry(membersTable, id, encodeMember(mem))
 	m.changed()
 	return nil
 }
 
-// SetBootstrapping changes this node's Bootstrapping flag in its member metadata and spreads it.
-func (m *Mesh) SetBootstrapping(on bool) {
+// UpdateSelf changes this node's own record (not its id or gossip address) and announces it.
+// Its gossip metadata must stay under memberlist's 512 bytes.
+func (m *Mesh) UpdateSelf(fn func(*Member)) error {
 	m.mu.Lock()
-	m.o.Self.Bootstrapping = on
-	self := m.members[m.o.Self.ID]
-	self.Bootstrapping = on
-	self.TS = time.Now().UnixNano()
-	m.members[self.ID] = self
-	m.mu.Unlock()
-	m.save()
-	if err := m.ml.UpdateNode(5 * time.Second); err != nil {
-		m.log.Warn("announce member metadata", "err", err)
+	mem := m.members[m.o.Self.ID]
+	fn(&mem)
+	mem.ID, mem.Mesh = m.o.Self.ID, m.o.Self.Mesh
+	mem.TS = max(time.Now().UnixNano(), mem.TS+1)
+	if meta := encodeMeta(mem); len(meta) > memberlist.MetaMaxSize {
+		m.mu.Unlock()
+		return fmt.Errorf("mesh: this node's record would be %d bytes, more than gossip carries (%d)", len(meta), memberlist.MetaMaxSize)
 	}
-	m.Broadcast(nil, []Member{self})
+	m.setMember(mem)
+	m.mu.Unlock()
+	m.flush()
+	m.updateMeta()
+	m.changed()
+	return nil
 }
 
-// Broadcast spreads a partial table state (and member records) to every node.
-func (m *Mesh) Broadcast(tables []byte, members []Member) {
-	b, err := json.Marshal(wireState{Members: members, Tables: tables})
-	if err != nil {
-		return
+// SetBootstrapping changes this node's Bootstrapping flag in its member record and spreads it.
+func (m *Mesh) SetBootstrapping(on bool) {
+	if err := m.UpdateSelf(func(self *Member) { self.Bootstrapping = on }); err != nil {
+		m.log.Warn("announce member metadata", "err", err)
 	}
-	m.queue.QueueBroadcast(broadcast(b))
+}
+
+// updateMeta announces this node's record (as gossip metadata in a new alive message).
+func (m *Mesh) updateMeta() {
+	if err := m.ml.UpdateNode(0); err != nil {
+		m.log.Warn("announce this node's record", "err", err)
+	}
+}
+
+// Broadcast spreads changed table entries and member records to every node. tables is a JSON
+// object of table name to an array of entries, e.g. {"buckets": [...]}.
+func (m *Mesh) Broadcast(tables []byte, members []Member) {
+	if len(tables) > 0 {
+		var ts map[string][]json.RawMessage
+		if err := json.Unmarshal(tables, &ts); err != nil {
+			m.log.Error("broadcast: tables are not a JSON object of arrays", "err", err)
+		}
+		for name, es := range ts {
+			for _, e := range es {
+				m.Publish(name, e)
+			}
+		}
+	}
+	for _, mem := range members {
+		m.gossipEntry(membersTable, mem.ID, encodeMember(mem))
+	}
 }
 
 func (m *Mesh) changed() {
@@ -268,28 +439,112 @@ func (m *Mesh) changed() {
 	}
 }
 
-// mergeMembers applies member records from a peer; the later record of a member wins.
+// mergeMembers applies member records from a peer. The record with the later TS wins (equal
+// TS: the larger encoding), except that decommissioned is sticky (once set, set for good) and
+// that this node's own record is its own: a later record of it from elsewhere (a clock that
+// went back across a restart) is answered by restamping its own later still.
 func (m *Mesh) mergeMembers(ms []Member) {
-	changed := false
+	changed, refute := false, false
 	m.mu.Lock()
 	for _, in := range ms {
 		if in.ID == "" {
 			continue
 		}
-		if old, ok := m.members[in.ID]; ok && old.TS >= in.TS {
+		old, known := m.members[in.ID]
+		next := old
+		if in.ID == m.o.Self.ID {
+			decom := old.Decommissioned || in.Decommissioned
+			if in == old || in.TS < old.TS && decom == old.Decommissioned {
+				continue
+			}
+			next.Decommissioned = decom
+			next.TS = max(in.TS+1, old.TS+1, time.Now().UnixNano())
+			refute = true
+		} else {
+			if known && !newer(in, old) {
+				if !in.Decommissioned || old.Decommissioned {
+					continue
+				}
+				next.Decommissioned = true
+			} else {
+				next = in
+				next.Decommissioned = in.Decommissioned || old.Decommissioned
+			}
+		}
+		if next == old {
 			continue
 		}
-		if in.ID == m.o.Self.ID && !in.Decommissioned {
-			continue // nobody knows better than this node where it is
-		}
-		m.members[in.ID] = in
+		m.setMember(next)
 		changed = true
 	}
 	m.mu.Unlock()
+	if refute {
+		m.enqueueFunc(func() {
+			m.updateMeta()
+			m.mu.RLock()
+			self := m.members[m.o.Self.ID]
+			m.mu.RUnlock()
+			m.gossipEntry(membersTable, self.ID, encodeMember(self))
+		})
+	}
 	if changed {
-		m.save()
 		m.changed()
 	}
+}
+
+// setMember stores a member record; the caller holds m.mu.
+func (m *Mesh) setMember(mem Member) {
+	if _, ok := m.members[mem.ID]; !ok {
+		m.learned[mem.ID] = time.Now()
+	}
+	m.members[mem.ID] = mem
+	m.dirty = true
+	m.gen++
+}
+
+// newer reports whether member record a wins over b.
+func newer(a, b Member) bool {
+	if a.TS != b.TS {
+		return a.TS > b.TS
+	}
+	return string(encodeMember(a)) > string(encodeMember(b))
+}
+
+// encodeMeta is this node's record as gossip metadata: without the id (memberlist's node name)
+// and the gossip address (memberlist's node address), and with addresses on the gossip
+// address's host written as ":port".
+func encodeMeta(self Member) []byte {
+	host, _, _ := net.SplitHostPort(self.Mesh)
+	meta := self
+	meta.ID, meta.Mesh = "", ""
+	meta.RPC, meta.S3 = shortAddr(meta.RPC, host), shortAddr(meta.S3, host)
+	return encodeMember(meta)
+}
+
+// decodeMeta is the member record a node's gossip metadata carries.
+func decodeMeta(n *memberlist.Node) (Member, bool) {
+	var mem Member
+	if json.Unmarshal(n.Meta, &mem) != nil || mem.TS == 0 {
+		return Member{}, false
+	}
+	host := n.Addr.String()
+	mem.ID, mem.Mesh = n.Name, net.JoinHostPort(host, strconv.Itoa(int(n.Port)))
+	mem.RPC, mem.S3 = longAddr(mem.RPC, host), longAddr(mem.S3, host)
+	return mem, true
+}
+
+func shortAddr(addr, host string) string {
+	if h, p, err := net.SplitHostPort(addr); err == nil && h == host && host != "" {
+		return ":" + p
+	}
+	return addr
+}
+
+func longAddr(addr, host string) string {
+	if len(addr) > 1 && addr[0] == ':' {
+		return net.JoinHostPort(host, addr[1:])
+	}
+	return addr
 }
 
 func (m *Mesh) path() string { return filepath.Join(m.o.DataDir, "members.json") }
@@ -307,72 +562,72 @@ func (m *Mesh) load() {
 	}
 }
 
-func (m *Mesh) save() {
-	if m.o.DataDir == "" {
+// flush saves the member list if it changed (at most once a second from run: a mesh forming
+// changes it once per member).
+func (m *Mesh) flush() {
+	m.mu.Lock()
+	if !m.dirty || m.o.DataDir == "" {
+		m.dirty = false
+		m.mu.Unlock()
 		return
 	}
-	m.mu.RLock()
+	m.dirty = false
 	ms := make([]Member, 0, len(m.members))
 	for _, mem := range m.members {
 		ms = append(ms, mem)
 	}
-	m.mu.RUnlock()
+	m.mu.Unlock()
+	sort.Slice(ms, func(i, j int) bool { return ms[i].ID < ms[j].ID })
 	b, _ := json.Marshal(ms)
 	tmp := m.path() + ".tmp"
-	if err := os.WriteFile(tmp, b, 0o600); err == nil {
-		os.Rename(tmp, m.path())
+	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+		m.log.Warn("save member list", "err", err)
+		return
+	}
+	if err := os.Rename(tmp, m.path()); err != nil {
+		m.log.Warn("save member list", "err", err)
 	}
 }
 
-type broadcast []byte
-
-func (b broadcast) Invalidates(memberlist.Broadcast) bool { return false }
-func (b broadcast) Message() []byte                       { return b }
-func (b broadcast) Finished()                             {}
+// enqueueFunc hands work to the worker (dropped when it is far behind).
+func (m *Mesh) enqueueFunc(f func()) {
+	select {
+	case m.inbox <- f:
+	default:
+		m.stats.dropped.Add(1)
+	}
+}
 
 type delegate Mesh
 
 func (d *delegate) NodeMeta(limit int) []byte {
-	d.mu.RLock()
-	defer d.mu.RUnlock()
-	b, _ := json.Marshal(d.o.Self)
-	return b
+	m := (*Mesh)(d)
+	m.mu.RLock()
+	self := m.members[m.o.Self.ID]
+	m.mu.RUnlock()
+	return encodeMeta(self)
 }
 
-func (d *delegate) NotifyMsg(b []byte) {
-	var st wireState
-	if json.Unmarshal(b, &st) != nil {
-		return
-	}
-	m := (*Mesh)(d)
-	if len(st.Members) > 0 {
-		m.mergeMembers(st.Members)
-	}
-	if len(st.Tables) > 0 && m.o.Tables != nil {
-		m.o.Tables.Merge(st.Tables)
-	}
-}
+func (d *delegate) NotifyMsg(b []byte) { (*Mesh)(d).enqueue(b) }
 
 func (d *delegate) GetBroadcasts(overhead, limit int) [][]byte {
 	return d.queue.GetBroadcasts(overhead, limit)
 }
 
+// LocalState is the mesh's part of a push/pull: its table digests, not its tables.
 func (d *delegate) LocalState(join bool) []byte {
-	m := (*Mesh)(d)
-	st := wireState{}
-	m.mu.RLock()
-	for _, mem := range m.members {
-		st.Members = append(st.Members, mem)
-	}
-	m.mu.RUnlock()
-	if m.o.Tables != nil {
-		st.Tables = m.o.Tables.State()
-	}
-	b, _ := json.Marshal(st)
+	b, _ := json.Marshal((*Mesh)(d).localState())
 	return b
 }
 
-func (d *delegate) MergeRemoteState(buf []byte, join bool) { d.NotifyMsg(buf) }
+func (d *delegate) MergeRemoteState(buf []byte, join bool) {
+	m := (*Mesh)(d)
+	var st stateMsg
+	if json.Unmarshal(buf, &st) != nil {
+		return
+	}
+	m.enqueueFunc(func() { m.compareState(st, false) })
+}
 
 type events Mesh
 
@@ -380,26 +635,27 @@ func (e *events) NotifyJoin(n *memberlist.Node)   { e.seen(n, true) }
 func (e *events) NotifyUpdate(n *memberlist.Node) { e.seen(n, true) }
 func (e *events) NotifyLeave(n *memberlist.Node)  { e.seen(n, false) }
 
+// seen records a member's liveness and its record (from its metadata). memberlist calls it
+// under its node lock: nothing here may call back into memberlist.
 func (e *events) seen(n *memberlist.Node, alive bool) {
 	m := (*Mesh)(e)
-	var mem Member
-	if json.Unmarshal(n.Meta, &mem) != nil || mem.ID == "" {
+	mem, ok := decodeMeta(n)
+	if !ok {
 		return
 	}
-	m.mu.Lock()
-	old, known := m.members[mem.ID]
-	if alive && (!known || old.RPC != mem.RPC || old.S3 != mem.S3 || old.Site != mem.Site || old.Mesh != mem.Mesh || old.Bootstrapping != mem.Bootstrapping) {
-		mem.Decommissioned = old.Decommissioned
-		mem.TS = time.Now().UnixNano()
-		m.members[mem.ID] = mem
+	if mem.ID != m.o.Self.ID {
+		m.mergeMembers([]Member{mem})
 	}
-	was := m.alive[mem.ID]
+	m.mu.Lock()
+	was, seenBefore := m.alive[mem.ID]
 	m.alive[mem.ID] = alive
 	m.mu.Unlock()
-	if !known || was != alive {
+	if was != alive || !seenBefore {
 		m.log.Info("member state", "member", mem.ID, "site", mem.Site, "alive", alive)
-		m.save()
 		m.changed()
+	}
+	if alive && seenBefore && !was && mem.ID != m.o.Self.ID {
+		m.enqueueFunc(func() { m.sayHello(mem.ID, mem.Mesh) })
 	}
 }
 

@@ -1,7 +1,6 @@
 package mesh_test
 
 import (
-	"encoding/json"
 	"flag"
 	"fmt"
 	"math"
@@ -36,49 +35,31 @@ var (
 	simFull    = flag.Bool("meshsim.full", false, "run the mesh simulation with 1,000 nodes in 100 sites (takes many minutes)")
 	simNodesF  = flag.Int("meshsim.nodes", 0, "nodes in the mesh simulation (default 40, 1000 with -meshsim.full)")
 	simSitesF  = flag.Int("meshsim.sites", 0, "sites in the mesh simulation (default nodes/10, at least 2)")
-	simProfile = flag.String("meshsim.profile", "", "gossip settings to simulate, comma-separated: "+strings.Join(profileNames(), ", ")+" (default current, all with -meshsim.full)")
+	simProfile = flag.String("meshsim.profile", "", "gossip settings to simulate, comma-separated: "+strings.Join(profileNames(), ", ")+" (default current)")
 	simLoss    = flag.Float64("meshsim.loss", 0, "probability that a packet is lost")
 	simEvents  = flag.Int("meshsim.events", 0, "joins and failures to measure, one at a time (default 1, 3 with -meshsim.full)")
 	simSeed    = flag.Uint64("meshsim.seed", 0, "seed of the simulated network (0: random)")
 )
 
 // simProfiles are the gossip settings the simulation compares. "current" is what mesh.Start
-// configures (memberlist's LAN defaults, push/pull every 5 s); the others only change intervals.
+// configures (mesh.go explains the choices); the others are what-ifs.
 var simProfiles = map[string]func(*memberlist.Config){
 	"current": func(*memberlist.Config) {},
-	// wan1k: settings for a mesh of many sites over WAN links. Push/pull (full-state anti-entropy,
-	// the bulk of the bytes) every 60 s, which memberlist scales by 1+ceil(log2(n/32)): every
-	// 6 min at 1,000 nodes; changes still spread at once by piggybacked gossip. A shorter
-	// suspicion (2 × log10(n) probe intervals instead of 4 ×) makes a failure known sooner, at
-	// the cost of a higher chance of falsely suspecting a slow node (it refutes by gossip).
-	"wan1k": func(c *memberlist.Config) {
-		c.PushPullInterval = 60 * time.Second
-		c.SuspicionMult = 2
+	// wan: memberlist's DefaultWANConfig timings (probe every 5 s with a 3 s timeout, suspicion
+	// 6·log10(N) probe intervals, push/pull every 60 s): a fraction of the probe traffic, but a
+	// failure takes minutes to be known at 1,000 nodes.
+	"wan": func(c *memberlist.Config) {
+		w := memberlist.DefaultWANConfig()
+		c.TCPTimeout, c.SuspicionMult, c.PushPullInterval = w.TCPTimeout, w.SuspicionMult, w.PushPullInterval
+		c.ProbeTimeout, c.ProbeInterval, c.GossipNodes = w.ProbeTimeout, w.ProbeInterval, w.GossipNodes
+		c.GossipInterval, c.GossipToTheDeadTime = w.GossipInterval, w.GossipToTheDeadTime
 	},
-	// wan1k-lean: wan1k, plus a what-if for mesh.go: periodic push/pull without the mesh's own
-	// member records, which memberlist's node states already carry (as node meta).
-	"wan1k-lean": func(c *memberlist.Config) {
-		c.PushPullInterval = 60 * time.Second
-		c.SuspicionMult = 2
-		c.Delegate = leanDelegate{c.Delegate}
+	// lan: memberlist's DefaultLANConfig timings (suspicion 4·log10(N) probe intervals, push/pull
+	// every 30 s): what minicloud ran before it was tuned for 1,000 nodes.
+	"lan": func(c *memberlist.Config) {
+		l := memberlist.DefaultLANConfig()
+		c.SuspicionMult, c.PushPullInterval, c.GossipToTheDeadTime = l.SuspicionMult, l.PushPullInterval, l.GossipToTheDeadTime
 	},
-}
-
-// leanDelegate drops the "members" field from the mesh's push/pull state, except when joining.
-type leanDelegate struct{ memberlist.Delegate }
-
-func (d leanDelegate) LocalState(join bool) []byte {
-	b := d.Delegate.LocalState(join)
-	var st map[string]json.RawMessage
-	if join || json.Unmarshal(b, &st) != nil {
-		return b
-	}
-	delete(st, "members")
-	out, err := json.Marshal(st)
-	if err != nil {
-		return b
-	}
-	return out
 }
 
 func profileNames() []string {
@@ -113,10 +94,7 @@ func TestMeshSim(t *testing.T) {
 	if sites = *simSitesF; sites <= 0 {
 		sites = max(2, nodes/10)
 	}
-	profiles := []string{"current"} // what mesh.Start runs; the others are for -meshsim.full
-	if *simFull {
-		profiles = profileNames()
-	}
+	profiles := []string{"current"} // what mesh.Start runs; -meshsim.profile picks what-ifs
 	if *simProfile != "" {
 		profiles = strings.Split(*simProfile, ",")
 	}
@@ -212,6 +190,8 @@ type simCluster struct {
 	net   *simNet
 	nodes []*simNode
 	slots map[int]int // hosts started per site
+	// tables, if set, gives node i its replicated tables (tables_test.go).
+	tables func(i int) map[string]mesh.Table
 }
 
 // start starts node i of site on the simulated network, joining join.
@@ -225,7 +205,12 @@ func (c *simCluster) start(i, site int, join []string) *simNode {
 	host := c.net.host(addr, site)
 	ip := strings.TrimSuffix(addr, ":7946")
 	n := &simNode{id: fmt.Sprintf("n%016x", uint64(i+1)*0x9e3779b97f4a7c15), addr: addr, host: host}
+	var tables map[string]mesh.Table
+	if c.tables != nil {
+		tables = c.tables(i)
+	}
 	m, err := mesh.Start(mesh.Options{
+		Tables: tables,
 		Self:   mesh.Member{ID: n.id, Site: fmt.Sprintf("site%03d", site), Mesh: addr, RPC: ip + ":7947", S3: ip + ":9000"},
 		Join:   join,
 		Secret: "simulated mesh secret",
@@ -276,8 +261,7 @@ func quantile(ds []time.Duration, q float64) time.Duration {
 // simConfig is the memberlist configuration a simulated node runs (what mesh.Start sets that
 // matters here, then the profile's changes).
 func simConfig(p simParams) *memberlist.Config {
-	cfg := memberlist.DefaultLANConfig()
-	cfg.PushPullInterval = 5 * time.Second // as mesh.Start sets it
+	cfg := mesh.GossipConfig()
 	p.tune(cfg)
 	return cfg
 }

@@ -24,6 +24,27 @@ type simNet struct {
 	mu    sync.Mutex
 	hosts map[string]*simHost // by "ip:port"
 	rng   *rand.Rand          // under mu
+	cut   map[int]bool        // sites cut off from every other site (their WAN link is down)
+}
+
+// setCut cuts a site off from every other site (or heals it): its hosts still reach each other.
+func (n *simNet) setCut(site int, cut bool) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.cut == nil {
+		n.cut = map[int]bool{}
+	}
+	n.cut[site] = cut
+}
+
+// blocked reports whether traffic between two hosts is lost to a cut.
+func (n *simNet) blocked(a, b *simHost) bool {
+	if a.site == b.site {
+		return false
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.cut[a.site] || n.cut[b.site]
 }
 
 func newSimNet(seed uint64, loss float64, latency func(fromSite, toSite int) time.Duration) *simNet {
@@ -119,14 +140,14 @@ func (h *simHost) WriteToAddress(b []byte, a memberlist.Address) (time.Time, err
 	if dst == nil {
 		return now, nil
 	}
-	if dst.down.Load() || h.net.lose() {
+	if dst.down.Load() || h.net.blocked(h, dst) || h.net.lose() {
 		dst.lost.Add(1)
 		return now, nil
 	}
 	buf := append([]byte(nil), b...)
 	from := &net.UDPAddr{IP: h.ip, Port: h.port}
 	time.AfterFunc(h.net.latency(h.site, dst.site), func() {
-		if dst.down.Load() {
+		if dst.down.Load() || h.net.blocked(h, dst) {
 			dst.lost.Add(1)
 			return
 		}
@@ -155,7 +176,7 @@ func (h *simHost) DialAddressTimeout(a memberlist.Address, timeout time.Duration
 	if dst == nil {
 		return nil, errUnreachable
 	}
-	if h.down.Load() || dst.down.Load() {
+	if h.down.Load() || dst.down.Load() || h.net.blocked(h, dst) {
 		time.Sleep(timeout)
 		return nil, errUnreachable
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
@@ -82,11 +83,19 @@ func (n *Node) startCluster(objects *object.Store, out io.Writer, fresh bool) er
 			join = append(join, j)
 		}
 	}
-	tables := &meshTables{objects: objects, keys: n.keys, streams: &n.streams, rules: &n.ruleTable}
+	// The mesh tables. To replicate another table, add one line here (its name; the store's
+	// records, tombstones included; a record's key; the store's merge, which keeps the newer
+	// version of each record) and have the store call tables.publish(name, record) after a
+	// local change (as OnBucketChange below), or mesh.Broadcast as rules.go does.
+	tables := &meshTables{log: n.log}
+	tables.add("buckets", lww(objects.BucketTable, func(b object.Bucket) string { return b.Name }, each(func(b object.Bucket) error { _, err := objects.MergeBucket(b); return err })))
+	tables.add("keys", lww(n.keys.Table, func(k iam.Key) string { return k.AccessKey }, each(n.keys.Merge)))
+	tables.add("streams", lww(n.streams.table, func(d stream.Def) string { return d.Name }, batch(n.streams.merge)))
+	tables.add("rules", lww(n.ruleTable.table, func(r rulesrt.TableRow) string { return r.Kind + "/" + r.Name }, batch(n.ruleTable.merge)))
 	booting := fresh && len(join) > 0 || objects.Refilling()
 	self := mesh.Member{ID: n.id, Site: cfg.Site, Mesh: cfg.Mesh, RPC: advertise(srv.Addr(), cfg.Mesh), S3: advertise(n.s3ln.Addr().String(), cfg.Mesh), Bootstrapping: booting}
 	m, err := mesh.Start(mesh.Options{
-		Self: self, Join: join, Secret: secret, DataDir: cfg.Data, Tables: tables,
+		Self: self, Join: join, Secret: secret, DataDir: cfg.Data, Tables: tables.tables,
 		Logger: n.log, OnChange: n.membershipChanged,
 	})
 	if err != nil {
@@ -95,8 +104,8 @@ func (n *Node) startCluster(objects *object.Store, out io.Writer, fresh bool) er
 	}
 	n.cluster.mesh = m
 	tables.mesh = m
-	objects.OnBucketChange = func(b object.Bucket) { tables.broadcast(b, nil) }
-	n.keys.OnChange = func(k iam.Key) { tables.broadcast(object.Bucket{}, &k) }
+	objects.OnBucketChange = func(b object.Bucket) { tables.publish("buckets", b) }
+	n.keys.OnChange = func(k iam.Key) { tables.publish("keys", k) }
 	n.cluster.client = replicate.NewClient(clientTLS)
 	n.repl = replicate.New(replicate.Options{
 		Local: objects, Cluster: meshView{m}, Client: n.cluster.client, Site: cfg.Site,
@@ -177,16 +186,41 @@ func (v meshView) RPCAddr(id string) string {
 	return mem.RPC
 }
 
-// meshTables carries buckets and access keys over gossip as last-writer-wins tables: any node can
-// change them, even cut off from the others, and changes merge when nodes meet.
+// meshTables are the tables this node replicates over the mesh: small last-writer-wins maps
+// (with tombstones) that any node may change, even cut off from the others, and that merge when
+// nodes meet. The mesh spreads changes by gossip and repairs what gossip missed by comparing
+// digests (internal/mesh/tables.go); each store keeps its own rule for which version wins.
 type meshTables struct {
-	objects *object.Store
-	keys    *iam.Store
-	mesh    *mesh.Mesh
-	streams *streams
-	rules   *ruleTable // rules.go
+	log    *slog.Logger
+	mesh   *mesh.Mesh // set once the mesh runs
+	tables map[string]mesh.Table
 }
 
+func (t *meshTables) add(name string, tab interface {
+	mesh.Table
+	setLogger(*slog.Logger)
+}) {
+	if t.tables == nil {
+		t.tables = map[string]mesh.Table{}
+	}
+	tab.setLogger(t.log.With("table", name))
+	t.tables[name] = tab
+}
+
+// publish spreads a record that this node changed (and has stored) to every node.
+func (t *meshTables) publish(name string, record any) {
+	if t.mesh == nil {
+		return
+	}
+	b, err := json.Marshal(record)
+	if err != nil {
+		t.log.Error("encode a mesh table record", "table", name, "err", err)
+		return
+	}
+	t.mesh.Publish(name, b)
+}
+
+// tablesState is the form mesh.Broadcast takes: table name to changed records.
 type tablesState struct {
 	Buckets []object.Bucket    `json:"buckets,omitempty"`
 	Keys    []iam.Key          `json:"keys,omitempty"`
@@ -194,39 +228,72 @@ type tablesState struct {
 	Rules   []rulesrt.TableRow `json:"rules,omitempty"`   // rules.go
 }
 
-func (t *meshTables) State() []byte {
-	b, _ := json.Marshal(tablesState{Buckets: t.objects.BucketTable(), Keys: t.keys.Table(), Streams: t.streams.table(), Rules: t.rules.table()})
-	return b
+// lww adapts a store's last-writer-wins table to the mesh: all lists every record (tombstones
+// included), key names one, merge applies records from other nodes, each only if it is newer.
+func lww[T any](all func() []T, key func(T) string, merge func([]T) error) *lwwTable[T] {
+	return &lwwTable[T]{all: all, key: key, merge: merge, log: slog.New(slog.DiscardHandler)}
 }
 
-func (t *meshTables) Merge(state []byte) {
-	var st tablesState
-	if json.Unmarshal(state, &st) != nil {
-		return
+// each makes a merge of records from a merge of one record.
+func each[T any](merge func(T) error) func([]T) error {
+	return func(rs []T) error {
+		var errs []error
+		for _, r := range rs {
+			errs = append(errs, merge(r))
+		}
+		return errors.Join(errs...)
 	}
-	for _, b := range st.Buckets {
-		t.objects.MergeBucket(b)
-	}
-	for _, k := range st.Keys {
-		t.keys.Merge(k)
-	}
-	t.streams.merge(st.Streams)
-	t.rules.merge(st.Rules)
 }
 
-func (t *meshTables) broadcast(b object.Bucket, k *iam.Key) {
-	if t.mesh == nil {
-		return
+// batch makes a merge that reports no error from one that logs its own.
+func batch[T any](merge func([]T)) func([]T) error {
+	return func(rs []T) error { merge(rs); return nil }
+}
+
+type lwwTable[T any] struct {
+	all   func() []T
+	key   func(T) string
+	merge func([]T) error
+	log   *slog.Logger
+}
+
+func (t *lwwTable[T]) setLogger(l *slog.Logger) { t.log = l }
+
+func (t *lwwTable[T]) Entries() map[string][]byte {
+	rs := t.all()
+	out := make(map[string][]byte, len(rs))
+	for _, r := range rs {
+		b, err := json.Marshal(r)
+		if err != nil {
+			t.log.Error("encode a mesh table record", "err", err)
+			continue
+		}
+		out[t.key(r)] = b
 	}
-	var st tablesState
-	if b.Name != "" {
-		st.Buckets = []object.Bucket{b}
+	return out
+}
+
+func (t *lwwTable[T]) Key(entry []byte) string {
+	var r T
+	if json.Unmarshal(entry, &r) != nil {
+		return ""
 	}
-	if k != nil {
-		st.Keys = []iam.Key{*k}
+	return t.key(r)
+}
+
+func (t *lwwTable[T]) Merge(entries [][]byte) {
+	rs := make([]T, 0, len(entries))
+	for _, e := range entries {
+		var r T
+		if err := json.Unmarshal(e, &r); err != nil {
+			t.log.Warn("a mesh table record from another node does not decode", "err", err)
+			continue
+		}
+		rs = append(rs, r)
 	}
-	raw, _ := json.Marshal(st)
-	t.mesh.Broadcast(raw, nil)
+	if err := t.merge(rs); err != nil {
+		t.log.Error("merge mesh table records", "err", err)
+	}
 }
 
 // decommission takes a node out of the layout: its partitions move to the remaining nodes, whose
