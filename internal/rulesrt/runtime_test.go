@@ -180,7 +180,7 @@ func TestWindowAlertsToMQTTAndWebhook(t *testing.T) {
 	e := newEnv(t, nil)
 	hook := newWebhook(t)
 	e.sql(`CREATE STREAM sensors (device string, t float) WITH (DATASOURCE="sensors/+", FORMAT="JSON")`)
-	def := fmt.Sprintf(`{"sql": "SELECT device, avg(t) AS avg_t, count(*) AS n FROM sensors GROUP BY device, TUMBLINGWINDOW(ss, 1) HAVING avg(t) > 50",
+	def := fmt.Sprintf(`{"sql": "SELECT device, avg(t) AS avg_t, count(*) AS n FROM sensors GROUP BY device, TUMBLINGWINDOW(ss, 2) HAVING avg(t) > 50",
 		"actions": [{"mqtt": {"topic": "alerts", "sendSingle": true}}, {"rest": {"url": %q, "sendSingle": true}}]}`, hook.url())
 	e.create("hot", def)
 
@@ -191,9 +191,10 @@ func TestWindowAlertsToMQTTAndWebhook(t *testing.T) {
 	}
 	pub := e.client("sensor")
 	burst := func(hot float64) {
-		// Start just after a window boundary (windows align to whole seconds) so that one
-		// burst falls in one window.
-		time.Sleep(time.Until(time.Now().Truncate(time.Second).Add(time.Second + 20*time.Millisecond)))
+		// Start just after a window boundary (2 s windows align to even seconds) so that one
+		// burst falls in one window: 10 QoS 1 publishes get almost 2 s, which they need on a
+		// machine with a load average of 30 (1 s was not always enough).
+		time.Sleep(time.Until(time.Now().Truncate(2 * time.Second).Add(2*time.Second + 20*time.Millisecond)))
 		for i := 0; i < 5; i++ {
 			e.publish(pub, "sensors/d1", fmt.Sprintf(`{"device": "d1", "t": %g}`, hot))
 			e.publish(pub, "sensors/d2", `{"device": "d2", "t": 12}`)
