@@ -111,7 +111,7 @@ func (a *Action) payload(data, topicData any) (Payload, error) {
 		return Payload{}, fmt.Errorf("action %s: call Validate (or ParseRule) before Render", a.Kind)
 	}
 	if a.tmpl == nil {
-		p.Body, err = json.Marshal(data)
+		p.Body, err = appendJSON(make([]byte, 0, 64), data) // as json.Marshal, faster
 		return p, err
 	}
 	var b bytes.Buffer
