@@ -26,5 +26,12 @@
 // when fewer peers answer: counted, see there). The copy that is forwarded and archived is the
 // one on the node the message entered by (its Local entry).
 //
+// Messages imported from other sites are appended as Imported entries by every node of the
+// receiving site (each imports for itself) and then republished on that node's broker through
+// Republisher: delivered to its subscribers and rules, neither journaled again nor handed to
+// the site's other nodes nor forwarded on (only Local entries are), so a message reaches each
+// site once in any mesh. Republication is at most once (a crash between the append and it skips
+// it); the log is the record.
+//
 // It must not know the broker beyond the mqtt.Journal seam, nor the mesh beyond Options.Sites.
 package stream
