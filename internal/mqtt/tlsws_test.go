@@ -149,3 +149,59 @@ func TestTLSAndWebSocketListeners(t *testing.T) {
 		wait(t, c.Publish("over/after", 1, false, "still here"), "publish over "+name+" after garbage")
 	}
 }
+
+// TestWebSocketFlood: WebSocket connections that never send CONNECT count against
+// MaxConnections like TCP ones: beyond it the upgrade is refused with 503, the broker serves
+// its clients meanwhile, and the idle ones are closed after ConnectTimeout, so new clients get
+// in again.
+func TestWebSocketFlood(t *testing.T) {
+	e := newEnv(t)
+	e.broker.Close()
+	wsLn := listen(t)
+	e.start(e.addr, func(o *mqtt.Options) {
+		o.WSListener = wsLn
+		o.MaxConnections = 10
+		o.ConnectTimeout = 500 * time.Millisecond
+	})
+	url := "ws://" + wsLn.Addr().String() + "/mqtt"
+	in := newInbox()
+	sub := e.client(rootKey, "steady")
+	wait(t, sub.Subscribe("flood/#", 1, in.handler), "subscribe")
+	var idle []*websocket.Conn
+	refused := 0
+	for i := 0; i < 30; i++ {
+		ws, resp, err := websocket.DefaultDialer.Dial(url, nil)
+		if err != nil {
+			if resp == nil || resp.StatusCode != 503 {
+				t.Fatalf("dial %d: %v (%v)", i, err, resp)
+			}
+			refused++
+			continue
+		}
+		idle = append(idle, ws)
+	}
+	defer func() {
+		for _, ws := range idle {
+			ws.Close()
+		}
+	}()
+	if refused == 0 || len(idle) > 10 {
+		t.Fatalf("%d websocket connections admitted, %d refused: no cap", len(idle), refused)
+	}
+	wait(t, sub.Publish("flood/x", 1, false, "during"), "publish during the flood")
+	in.waitN(t, 1)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c := paho.NewClient(paho.NewClientOptions().AddBroker(url).SetClientID("late").SetUsername(rootKey).
+			SetPassword(rootSecret).SetProtocolVersion(4).SetAutoReconnect(false).SetConnectTimeout(2 * time.Second))
+		tok := c.Connect()
+		if tok.WaitTimeout(5*time.Second) && tok.Error() == nil {
+			c.Disconnect(0)
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no websocket client admitted after the flood: %v", tok.Error())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
