@@ -47,8 +47,11 @@ func TestRulesMergeAcrossPartition(t *testing.T) {
 	cli(t, a.endpoint(), "rule", "delete", "shared")
 	cli(t, a.endpoint(), "rule", "create", "shared", "-f", ruleFile("shared2", `{"sql": "SELECT v * 2 AS d FROM s", "actions": [{"log": {}}]}`))
 	cli(t, a.endpoint(), "rule", "create", "froma", "-f", ruleFile("froma", `{"sql": "SELECT v FROM s", "actions": [{"log": {}}], "options": {"sites": ["a"]}}`))
-	if got := ruleStates(t, b.endpoint()); got["shared"] != "stopped" || got["fromb"] != "running" {
+	if got := ruleStates(t, b.endpoint()); got["shared"] != "stopped" || got["fromb"] != "running" || got["froma"] != "" {
 		t.Fatalf("on b while cut off: %v", got)
+	}
+	if got := ruleStates(t, a.endpoint()); got["fromb"] != "" || got["shared"] != "running SELECT v * 2 AS d FROM s" {
+		t.Fatalf("on a while b is cut off: %v", got)
 	}
 	b.heal(t)
 
