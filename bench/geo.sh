@@ -9,8 +9,11 @@
 #      (PUT acknowledged at a -> first listing at b that shows the key);
 #   2. PUT latency at a with cross-site replication on ("geo") and off ("solo"), same pacing,
 #      ROUNDS times each, alternating which goes first; prints p50/p99 (medians over rounds)
-#      and the ratio on/off. Before each run, site a's outbox to b is left to drain (at most
-#      180 s), so one run's backlog does not load the next.
+#      and the ratio on/off, and the CPU time each site's process spent per PUT (the run plus its
+#      outbox drain): on a loaded shared machine latencies swing with other work, CPU time much
+#      less. After each run site a's outbox to b is left to drain (at most 180 s), so one run's
+#      backlog does not load the next. Both runs of a round use the same two processes, the same
+#      pacing and buckets that differ only in their hosting sites.
 #
 # Environment (all optional):
 #   RATE=500         PUTs per second (paced, open loop)
@@ -148,6 +151,25 @@ geoload() {
 	fi
 }
 
+# cpu_ticks SITE prints the CPU time (user + system, clock ticks) the site's process has used.
+cpu_ticks() {
+	awk '{ print $14 + $15 }' "/proc/${PID[$1]}/stat"
+}
+
+# measured NAME ARGS...: geoload NAME ARGS, then wait for the outbox to drain, and record the CPU
+# time each site's process spent on the run, outbox included, per PUT (line "NAME-cpu ...").
+measured() {
+	local name=$1 a0 b0 a1 b1 hz puts
+	a0=$(cpu_ticks a) b0=$(cpu_ticks b)
+	geoload "$@"
+	wait_outbox
+	a1=$(cpu_ticks a) b1=$(cpu_ticks b)
+	hz=$(getconf CLK_TCK)
+	puts=$(grep "^$name " "$RESULTS" | tail -n 1 | grep -o ' puts=[0-9]*' | cut -d= -f2)
+	echo "$name-cpu $(awk -v a=$((a1 - a0)) -v b=$((b1 - b0)) -v hz="$hz" -v n="${puts:-0}" \
+		'BEGIN { if (n > 0) printf "cpu_a_ms=%.3f cpu_b_ms=%.3f", a * 1000 / hz / n, b * 1000 / hz / n }')" >>"$RESULTS"
+}
+
 # wait_outbox: wait (at most 180 s) until site a has shipped everything to b, so that one run's
 # backlog does not load the next run.
 wait_outbox() {
@@ -209,6 +231,12 @@ report() {
 	printf '  %-34s %9s %9s %9s %9s\n' "replication off (bucket on a only)" "$off50" "$off99" "$(result off 'put_ops/s' %.1f)" "$(result off late %d)"
 	printf '  %-34s %9s %9s\n' "ratio on/off" "$(ratio "$on50" "$off50")" "$(ratio "$on99" "$off99")"
 	printf '  (during the lag run, with the lister at b: p50 %s ms, p99 %s ms)\n' "$(result lag put_p50_ms)" "$(result lag put_p99_ms)"
+	echo
+	echo "CPU time per PUT (user + system, ms; the run and its outbox drain; medians):"
+	printf '  %-34s %9s %9s\n' "" "site a" "site b"
+	printf '  %-34s %9s %9s\n' "replication on" "$(result on-cpu cpu_a_ms %.3f)" "$(result on-cpu cpu_b_ms %.3f)"
+	printf '  %-34s %9s %9s\n' "replication off" "$(result off-cpu cpu_a_ms %.3f)" "$(result off-cpu cpu_b_ms %.3f)"
+	printf '  %-34s %9s\n' "ratio on/off at a" "$(ratio "$(result on-cpu cpu_a_ms %.3f)" "$(result off-cpu cpu_a_ms %.3f)")"
 	echo "  (late: PUTs that started over 10 ms behind their schedule, out of $(result on puts %d) per run; many mean the"
 	echo "   client could not keep the pace, and latencies are then not comparable)"
 }
@@ -235,13 +263,11 @@ main() {
 		[[ "${ONLY:-}" == lag ]] && break
 		log "PUT latency, round $round of $ROUNDS"
 		if ((round % 2 == 1)); then
-			geoload on -bucket geo -duration "$DURATION"
-			wait_outbox
-			geoload off -bucket solo -duration "$DURATION"
+			measured on -bucket geo -duration "$DURATION"
+			measured off -bucket solo -duration "$DURATION"
 		else
-			geoload off -bucket solo -duration "$DURATION"
-			geoload on -bucket geo -duration "$DURATION"
-			wait_outbox
+			measured off -bucket solo -duration "$DURATION"
+			measured on -bucket geo -duration "$DURATION"
 		fi
 	done
 	report

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"strconv"
@@ -57,12 +58,16 @@ func (s *Store) HintsAfter(target string, after []byte, limit int) ([]Hint, erro
 		return nil, err
 	}
 	defer it.Close()
-	ok := it.First()
+	// Not First and then a seek: First steps over every deleted entry not yet compacted away,
+	// which is what the cursor is there to avoid.
+	var ok bool
 	if after != nil {
 		ok = it.SeekGE(after)
 		if ok && bytes.Equal(it.Key(), after) {
 			ok = it.Next()
 		}
+	} else {
+		ok = it.First()
 	}
 	var out []Hint
 	for ; ok && len(out) < limit; ok = it.Next() {
@@ -254,6 +259,25 @@ func (s *Store) ScanBucket(ctx context.Context, bucket string, fn func(RecordMsg
 		key, ver, ok := splitVersionKey(k, len(p))
 		if !ok {
 			return true, nil
+		}
+		return true, fn(RecordMsg{Bucket: bucket, Key: key, Version: ver, Enc: append([]byte(nil), v...)})
+	})
+}
+
+// ScanBucketHeads is ScanBucket with each record's encoding cut after its header (no inline
+// data): enough to identify records and read their flags, without copying every object's bytes.
+func (s *Store) ScanBucketHeads(ctx context.Context, bucket string, fn func(RecordMsg) error) error {
+	p := objPrefix(bucket)
+	return s.scan(p, func(k, v []byte) (bool, error) {
+		if err := ctx.Err(); err != nil {
+			return false, err
+		}
+		key, ver, ok := splitVersionKey(k, len(p))
+		if !ok {
+			return true, nil
+		}
+		if n, w := binary.Uvarint(v); w > 0 && n <= uint64(len(v)-w) {
+			v = v[:w+int(n)]
 		}
 		return true, fn(RecordMsg{Bucket: bucket, Key: key, Version: ver, Enc: append([]byte(nil), v...)})
 	})

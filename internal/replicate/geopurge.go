@@ -96,6 +96,8 @@ func (s *Store) purgeRound(ctx context.Context, o GeoOptions) {
 	}
 	led := s.ledPartitions()
 	cutoff := time.Now().Add(-o.TombstoneGrace)
+	// Heads only: a tombstone has no inline data, so its head is its whole encoding (DropRecord
+	// compares it with what is stored).
 	type group struct {
 		sites []string
 		msgs  []object.RecordMsg
@@ -110,7 +112,7 @@ func (s *Store) purgeRound(ctx context.Context, o GeoOptions) {
 		if !slices.Contains(sites, s.o.Site) {
 			continue
 		}
-		s.local.ScanBucket(ctx, b.Name, func(m object.RecordMsg) error {
+		s.local.ScanBucketHeads(ctx, b.Name, func(m object.RecordMsg) error {
 			p := placement.Partition(m.Bucket, m.Key)
 			if total >= maxPurgePerRound || !led[p] || !m.Version.TS.Physical().Before(cutoff) || !m.IsTombstone() {
 				return nil
