@@ -15,6 +15,9 @@
 #
 # Environment (all optional):
 #   QUICK=1          short run: 5s per workload, small object counts
+#   ROUNDS=1         rounds of the throughput table (every workload on every target each round,
+#                    rotating which target goes first); the table shows medians over rounds and
+#                    each round's site/single ratio
 #   CONC=8           concurrent operations of every timed phase (per target)
 #   DURATION=30s     timed phase of each workload (QUICK: 5s)
 #   OBJECTS=2500     objects prepared for GET 4KiB and MIXED (QUICK: 500)
@@ -41,6 +44,8 @@ else
 	DURATION=${DURATION:-30s} OBJECTS=${OBJECTS:-2500} LIST_OBJECTS=${LIST_OBJECTS:-20000} OUTAGE=${OUTAGE:-20s}
 fi
 CONC=${CONC:-8}
+ROUNDS=${ROUNDS:-1}
+ROUND=1
 CACHE_BIN=$HOME/.cache/minicloud-bench/bin
 ACCESS=benchadmin
 SECRET=bench-$RANDOM$RANDOM$RANDOM
@@ -192,7 +197,7 @@ run() {
 		line=$(loadgen_on "$ep" "$CONC" -bucket "$name" "$@" 2>"$WORK/$target-$name.err" || true)
 		sed 's/^/   /' "$WORK/$target-$name.err" >&2
 		echo "   $line" >&2
-		echo "$name $target $(field "$line" ops/s) $(field "$line" p99_ms) $(field "$line" errors)" >>"$RESULTS"
+		echo "$name $target $(field "$line" ops/s) $(field "$line" p99_ms) $(field "$line" errors) $ROUND" >>"$RESULTS"
 		[[ "$(field "$line" errors)" == 0 ]] || FAILED=1
 		return
 	fi
@@ -213,7 +218,7 @@ run() {
 		p99=$(awk -v a="$p99" -v b="$(field "$line" p99_ms)" 'BEGIN { print (b > a ? b : a) }')
 		errs=$((errs + $(errors_of "$line")))
 	done
-	echo "$name site $ops $p99 $errs" >>"$RESULTS"
+	echo "$name site $ops $p99 $errs $ROUND" >>"$RESULTS"
 	[[ $errs == 0 ]] || FAILED=1
 }
 
@@ -226,14 +231,18 @@ WORKLOADS=(
 
 throughput() {
 	local w name i=0 t
-	for w in "${WORKLOADS[@]}"; do
-		IFS='|' read -r name _ args <<<"$w"
-		selected "$name" || continue
-		# Rotate which target goes first, so that machine noise hits all alike.
-		local order=(single site MinIO)
-		for t in "${order[@]:$((i % 3))}" "${order[@]:0:$((i % 3))}"; do
-			# shellcheck disable=SC2086
-			run "$t" "$name" $args
+	for ROUND in $(seq "$ROUNDS"); do
+		log "round $ROUND of $ROUNDS (load average $(cut -d' ' -f1-3 /proc/loadavg))"
+		for w in "${WORKLOADS[@]}"; do
+			IFS='|' read -r name _ args <<<"$w"
+			selected "$name" || continue
+			# Rotate which target goes first, so that machine noise hits all alike.
+			local order=(single site MinIO)
+			for t in "${order[@]:$((i % 3))}" "${order[@]:0:$((i % 3))}"; do
+				# shellcheck disable=SC2086
+				run "$t" "$name" $args
+			done
+			i=$((i + 1))
 		done
 		i=$((i + 1))
 	done
@@ -241,20 +250,27 @@ throughput() {
 
 selected() { [[ -z "${ONLY_WORKLOADS:-}" || ",$ONLY_WORKLOADS," == *",$1,"* ]]; }
 
-get() { awk -v n="$1" -v t="$2" -v c="$3" '$1 == n && $2 == t { print $c }' "$RESULTS"; }
+# get NAME TARGET COLUMN [ROUND]: one round's value, or the median over rounds.
+get() {
+	awk -v n="$1" -v t="$2" -v c="$3" -v r="${4:-}" '$1 == n && $2 == t && (r == "" || $6 == r) { print $c }' "$RESULTS" |
+		sort -g | awk '{ v[NR] = $1 } END { if (NR) print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }'
+}
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a + 0 > 0 && b + 0 > 0) printf "%.2f", a / b; else print "n/a" }'; }
 
 print_table() {
-	local w name label s1 st mn
-	printf '\n%-12s %10s %10s %10s %12s %11s %15s\n' workload single site MinIO site/single site/MinIO "p99ms site/1"
+	local w name label s1 st mn r rounds
+	printf '\n%-12s %10s %10s %10s %12s %11s %15s  %s\n' workload single site MinIO site/single site/MinIO "p99ms site/1" "site/single per round"
 	for w in "${WORKLOADS[@]}"; do
 		IFS='|' read -r name label _ <<<"$w"
 		selected "$name" || continue
 		s1=$(get "$name" single 3) st=$(get "$name" site 3) mn=$(get "$name" MinIO 3)
-		printf '%-12s %10.1f %10.1f %10.1f %12s %11s %15s\n' "$label" "${s1:-0}" "${st:-0}" "${mn:-0}" \
-			"$(ratio "$st" "$s1")" "$(ratio "$st" "$mn")" "$(get "$name" site 4)/$(get "$name" single 4)"
+		rounds=""
+		for r in $(seq "$ROUNDS"); do rounds="$rounds $(ratio "$(get "$name" site 3 "$r")" "$(get "$name" single 3 "$r")")"; done
+		printf '%-12s %10.1f %10.1f %10.1f %12s %11s %15s %s\n' "$label" "${s1:-0}" "${st:-0}" "${mn:-0}" \
+			"$(ratio "$st" "$s1")" "$(ratio "$st" "$mn")" "$(get "$name" site 4)/$(get "$name" single 4)" "$rounds"
 	done
-	echo "(ops/s; LIST in listings/s of the whole bucket; goals: site/single >= 0.30 for PUT 4KiB, >= 0.80 for GET 4KiB)"
+	echo "(ops/s and p99 are medians over $ROUNDS round(s); LIST in listings/s of the whole bucket;"
+	echo " goals: site/single >= 0.30 for PUT 4KiB, >= 0.80 for GET 4KiB)"
 }
 
 # s3put NODE KEY: one signed 4 KiB PUT with curl; prints the HTTP status.
@@ -309,15 +325,21 @@ failover() {
 	t_restart=$(now)
 	# shellcheck disable=SC2046
 	start n3 $(site_args n3 "--join ${MESH[n1]}")
+	local t_deliver="" sofar
 	for _ in $(seq 600); do
 		after=0
 		for n in n1 n2 n3; do
 			after=$((after + $(mc "$n" status --json | jq '[.hintsPending[]] | add // 0')))
 		done
+		if [[ -z $t_deliver ]]; then
+			sofar=$(for n in n1 n2; do mc "$n" status --json | jq '.repair.hintsDelivered'; done | awk '{ s += $1 } END { print s }')
+			[[ $sofar -gt $delivered0 ]] && t_deliver=$(now)
+		fi
 		[[ $after == 0 ]] && break
 		sleep 0.1
 	done
 	t_caught=$(now)
+	t_deliver=${t_deliver:-$t_caught}
 	local delivered
 	delivered=$(for n in n1 n2; do mc "$n" status --json | jq '.repair.hintsDelivered'; done | awk -v d="$delivered0" '{ s += $1 } END { print s - d }')
 	[[ $errs == 0 && $probe_err == 0 ]] || FAILED=1
@@ -328,6 +350,7 @@ failover() {
 	echo "  SIGKILL -> gossip marks n3 down: $( [[ -n $t_detect ]] && secs "$t_kill" "$t_detect" || echo "not within $OUTAGE") s"
 	echo "  hints pending for n3 when it restarts (on n1 and n2): $before"
 	echo "  restart -> no hint pending anywhere: $(secs "$t_restart" "$t_caught") s (includes process start), $delivered hints delivered: $(awk -v n="$delivered" -v a="$t_restart" -v b="$t_caught" 'BEGIN { printf "%.0f", n / (b - a) }') records/s"
+	echo "  restart -> first hint delivered: $(secs "$t_restart" "$t_deliver") s (process start, gossip sees n3 alive); from then to none pending: $(secs "$t_deliver" "$t_caught") s: $(awk -v n="$delivered" -v a="$t_deliver" -v b="$t_caught" 'BEGIN { if (b - a > 0.05) printf "%.0f", n / (b - a); else print "n/a (within one 0.1 s poll)" }') records/s"
 }
 
 describe() {
@@ -339,10 +362,12 @@ describe() {
 	echo "disk:      $(df -h --output=source,fstype "$WORK" | tail -n 1 | tr -s ' ')"
 	echo "minicloud: $rev ($(go version | cut -d' ' -f3))"
 	echo "MinIO:     $("$CACHE_BIN/minio" --version 2>/dev/null | head -n 1)"
-	echo "settings:  CONC=$CONC DURATION=$DURATION OBJECTS=$OBJECTS LIST_OBJECTS=$LIST_OBJECTS OUTAGE=$OUTAGE"
+	echo "settings:  CONC=$CONC DURATION=$DURATION OBJECTS=$OBJECTS LIST_OBJECTS=$LIST_OBJECTS OUTAGE=$OUTAGE ROUNDS=$ROUNDS"
+	echo "load avg:  $LOAD_START at the start, $(cut -d' ' -f1-3 /proc/loadavg) at the end (2 CPUs; other work on the machine)"
 }
 
 main() {
+	LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 	if [[ ! -x $CACHE_BIN/minio ]]; then
 		log "installing MinIO into $CACHE_BIN (takes minutes the first time)"
 		mkdir -p "$CACHE_BIN"
