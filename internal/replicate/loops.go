@@ -22,6 +22,9 @@ func (s *Store) hintLoop() {
 	}
 }
 
+// deliverHints hands every target its hints. The hint loop and a kick (a peer came back) both
+// call it; a target whose hints are being delivered already is skipped, so the same hints are
+// not read and sent twice at once.
 func (s *Store) deliverHints() {
 	targets, err := s.local.HintTargets()
 	if err != nil {
@@ -32,7 +35,11 @@ func (s *Store) deliverHints() {
 		if isOutbox(target) {
 			continue // shipped by feed.go's shippers
 		}
+		if _, busy := s.delivering.LoadOrStore(target, true); busy {
+			continue
+		}
 		s.deliverTarget(target)
+		s.delivering.Delete(target)
 	}
 }
 

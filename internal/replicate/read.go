@@ -64,20 +64,21 @@ const (
 	hedgeMax = 250 * time.Millisecond
 )
 
-// readLatency is an exponentially weighted mean of peer read latencies, in nanoseconds.
-var readLatency atomic.Int64
+// latencyMean is an exponentially weighted mean of peer read latencies, in nanoseconds (racing
+// updates may lose one sample: it is only a hint for the hedge delay).
+type latencyMean struct{ v atomic.Int64 }
 
-func observeReadLatency(d time.Duration) {
-	old := readLatency.Load()
+func (l *latencyMean) observe(d time.Duration) {
+	old := l.v.Load()
 	if old == 0 {
-		readLatency.Store(int64(d))
+		l.v.Store(int64(d))
 		return
 	}
-	readLatency.Store(old + (int64(d)-old)/16)
+	l.v.Store(old + (int64(d)-old)/16)
 }
 
-func hedgeDelay() time.Duration {
-	return min(max(4*time.Duration(readLatency.Load()), hedgeMin), hedgeMax)
+func (l *latencyMean) hedgeDelay() time.Duration {
+	return min(max(4*time.Duration(l.v.Load()), hedgeMin), hedgeMax)
 }
 
 // helps reports whether an answer from n would count towards a read quorum not yet met (in
@@ -126,7 +127,7 @@ func (s *Store) readKey(ctx context.Context, bucket, key string, data bool) (*re
 			start := time.Now()
 			msgs, cut, err := s.o.Client.Heads(cctx, s.o.Cluster.RPCAddr(n), bucket, key, whole)
 			if err == nil {
-				observeReadLatency(time.Since(start))
+				s.readLatency.observe(time.Since(start))
 			}
 			answers <- answer{node: n, msgs: msgs, cut: cut, err: err}
 		}()
@@ -174,7 +175,7 @@ func (s *Store) readKey(ctx context.Context, bucket, key string, data bool) (*re
 		s.wg.Done()
 		take(answer{node: self, msgs: msgs, cut: cut, err: err})
 	}
-	hedge := time.NewTimer(hedgeDelay())
+	hedge := time.NewTimer(s.readLatency.hedgeDelay())
 	defer hedge.Stop()
 	for !q.readMet() {
 		if inflight == 0 && !launchNext(q) {
@@ -186,7 +187,7 @@ func (s *Store) readKey(ctx context.Context, bucket, key string, data bool) (*re
 			take(a)
 		case <-hedge.C:
 			launchNext(q)
-			hedge.Reset(hedgeDelay())
+			hedge.Reset(s.readLatency.hedgeDelay())
 		case <-ctx.Done():
 			return nil, fmt.Errorf("read %s/%s: %w", bucket, key, ctx.Err())
 		}

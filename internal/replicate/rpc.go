@@ -292,15 +292,6 @@ func (c *Client) do(ctx context.Context, method, addr, path string, q url.Values
 
 type chunkRef = blobstore.Ref
 
-// Merge asks addr to merge m, shipping chunks it lacks (read through getChunk) first if needed.
-func (c *Client) Merge(ctx context.Context, addr string, m object.RecordMsg, getChunk func(blobstore.Ref) ([]byte, error)) error {
-	body, err := json.Marshal(m)
-	if err != nil {
-		return err
-	}
-	return c.sendWithChunks(ctx, addr, "/rpc/merge", body, m, getChunk)
-}
-
 // sendWithChunks posts a record to path; when the peer answers that it lacks chunks, it ships
 // them and tries once more.
 func (c *Client) sendWithChunks(ctx context.Context, addr, path string, body []byte, m object.RecordMsg, getChunk func(blobstore.Ref) ([]byte, error)) error {

@@ -56,9 +56,13 @@ type Store struct {
 	kick   chan struct{}
 	clouds cloudClients
 	queues mergeQueues // queue.go
-	layout layout
-	geo    geoState // geo*.go, feed.go: shippers of the site and cloud outboxes
-	ae     aeState  // antientropy.go, bootstrap.go
+	// delivering holds the hint targets being delivered to (loops.go).
+	delivering sync.Map
+	// readLatency tracks peer read latency for the read path's hedge delay (read.go).
+	readLatency latencyMean
+	layout      layout
+	geo         geoState // geo*.go, feed.go: shippers of the site and cloud outboxes
+	ae          aeState  // antientropy.go, bootstrap.go
 
 	Stats Stats
 }
