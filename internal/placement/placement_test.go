@@ -2,6 +2,7 @@ package placement
 
 import (
 	"fmt"
+	"sort"
 	"testing"
 )
 
@@ -56,5 +57,64 @@ func BenchmarkReplicas(b *testing.B) {
 	nodes := []string{"n1", "n2", "n3", "n4", "n5", "n6", "n7", "n8", "n9", "n10"}
 	for i := 0; i < b.N; i++ {
 		Replicas(i%Partitions, nodes, 3)
+	}
+}
+
+// replicasSorted is the straightforward form of Replicas (score every node, sort, take rf): the
+// reference the scanning form must agree with, and the baseline of its benchmark.
+func replicasSorted(p int, nodes []string, rf int) []string {
+	type scored struct {
+		id    string
+		score uint64
+	}
+	s := make([]scored, len(nodes))
+	for i, n := range nodes {
+		s[i] = scored{n, mix(fnv64a(n) ^ mix(uint64(p)+1))}
+	}
+	sort.Slice(s, func(i, j int) bool {
+		if s[i].score != s[j].score {
+			return s[i].score > s[j].score
+		}
+		return s[i].id < s[j].id
+	})
+	rf = max(0, min(rf, len(s)))
+	out := make([]string, rf)
+	for i := range out {
+		out[i] = s[i].id
+	}
+	return out
+}
+
+func TestReplicasMatchesSorted(t *testing.T) {
+	for _, n := range []int{0, 1, 3, 10, 40} {
+		nodes := nodeIDs(n)
+		if n > 2 {
+			nodes = append(nodes, nodes[1]) // a duplicate id
+		}
+		for _, rf := range []int{-1, 0, 1, 3, 9, 12, 50} {
+			for p := 0; p < Partitions; p++ {
+				if got, want := Replicas(p, nodes, rf), replicasSorted(p, nodes, rf); fmt.Sprint(got) != fmt.Sprint(want) {
+					t.Fatalf("%d nodes, rf %d, partition %d: %v, want %v", n, rf, p, got, want)
+				}
+			}
+		}
+	}
+}
+
+// Replicas against the sort-based form, side by side in one run (ratio, not absolute figures:
+// the machine is shared).
+func BenchmarkReplicasVsSorted(b *testing.B) {
+	for _, n := range []int{10, 1000} {
+		nodes := nodeIDs(n)
+		b.Run(fmt.Sprintf("scan/nodes=%d", n), func(b *testing.B) {
+			for i := 0; b.Loop(); i++ {
+				Replicas(i%Partitions, nodes, 3)
+			}
+		})
+		b.Run(fmt.Sprintf("sort/nodes=%d", n), func(b *testing.B) {
+			for i := 0; b.Loop(); i++ {
+				replicasSorted(i%Partitions, nodes, 3)
+			}
+		})
 	}
 }
