@@ -217,10 +217,17 @@ func (m *Mesh) answerDigest(dm digestMsg) {
 	}
 }
 
+// maxRelayRepair is how many entries an anti-entropy answer may bring for this node to relay
+// them by gossip: a few changes from across a healed partition spread at once, while a joiner
+// receiving whole tables (or a mesh forming, whose member records all differ) does not flood
+// the gossip with them; those spread by the periodic digest exchanges instead.
+const maxRelayRepair = 16
+
 // apply merges entries from a peer into table name and relays, by gossip, the entries that
 // changed this node's table: so a change reaches every node even if its origin told only a
-// few, and an anti-entropy repair spreads from the node that received it.
-func (m *Mesh) apply(name string, entries []json.RawMessage) {
+// few, and a small anti-entropy repair spreads from the node that received it (gossiped: the
+// entries came by gossip; otherwise by anti-entropy).
+func (m *Mesh) apply(name string, entries []json.RawMessage, gossiped bool) {
 	t := m.table(name)
 	if t == nil || len(entries) == 0 {
 		return
@@ -246,6 +253,10 @@ func (m *Mesh) apply(name string, entries []json.RawMessage) {
 		return
 	}
 	t.Merge(raws)
+	if !gossiped && len(fresh) > maxRelayRepair {
+		m.stats.applied.Add(int64(len(fresh)))
+		return
+	}
 	after := versions(t)
 	for _, f := range fresh {
 		if after[f.key] == f.hash {
@@ -375,7 +386,7 @@ func (m *Mesh) handle(b []byte) {
 	case msgEntry:
 		var e entryMsg
 		if json.Unmarshal(b[1:], &e) == nil && len(e.Entry) > 0 {
-			m.apply(e.Table, []json.RawMessage{e.Entry})
+			m.apply(e.Table, []json.RawMessage{e.Entry}, true)
 		}
 	case msgHint:
 		var e entryMsg
@@ -396,7 +407,7 @@ func (m *Mesh) handle(b []byte) {
 		var em entriesMsg
 		if json.Unmarshal(b[1:], &em) == nil {
 			for name, es := range em.Tables {
-				m.apply(name, es)
+				m.apply(name, es, false)
 			}
 		}
 	case '{':
@@ -418,14 +429,14 @@ func (m *Mesh) handleLegacy(b []byte) {
 		return
 	}
 	for name, es := range ts {
-		m.apply(name, es)
+		m.apply(name, es, true)
 	}
 	if len(st.Members) > 0 {
 		var es []json.RawMessage
 		for _, mem := range st.Members {
 			es = append(es, encodeMember(mem))
 		}
-		m.apply(membersTable, es)
+		m.apply(membersTable, es, true)
 	}
 }
 
