@@ -135,6 +135,19 @@ func decodeHintMsg(v []byte) (RecordMsg, error) {
 	return m, nil
 }
 
+// HintKeyTime returns the wall-clock part of a hint key's timestamp (zero if key is not one).
+func HintKeyTime(target string, key []byte) time.Time {
+	p := hintPrefix(target)
+	if len(key) < len(p)+16 || !bytes.HasPrefix(key, p) {
+		return time.Time{}
+	}
+	ts, err := strconv.ParseUint(string(key[len(p):len(p)+16]), 16, 64)
+	if err != nil {
+		return time.Time{}
+	}
+	return time.UnixMilli(int64(ts >> 16))
+}
+
 // DropHints removes delivered hints in one batch and releases their chunks. A batch of records
 // without chunks is not synced to disk: a crash may bring such hints back, and they are
 // delivered again, which merges to the same state. One whose records hold chunks is synced, so
