@@ -308,10 +308,12 @@ func (m *Mesh) reconnect() {
 // Close leaves the gossip.
 func (m *Mesh) Close() error {
 	close(m.stop)
-	err := m.ml.Leave(time.Second)
-	if serr := m.ml.Shutdown(); err == nil {
-		err = serr
+	// A node that cannot tell anyone it leaves (cut off, or the last one) still stops; the
+	// others will find it dead instead.
+	if err := m.ml.Leave(time.Second); err != nil {
+		m.log.Debug("leave the mesh", "err", err)
 	}
+	err := m.ml.Shutdown()
 	m.wg.Wait()
 	return err
 }
