@@ -33,25 +33,7 @@ type Hint struct {
 
 // AddHint stores msg for target durably. The record's chunks must be stored here.
 func (s *Store) AddHint(target string, msg RecordMsg) error {
-	k := append(hintPrefix(target), fmt.Sprintf("%016x%08x", uint64(s.hlc.Now()), hintSeq.Add(1))...)
-	v, err := json.Marshal(msg)
-	if err != nil {
-		return err
-	}
-	refs, err := msg.Chunks()
-	if err != nil {
-		return err
-	}
-	b := s.db.NewBatch()
-	defer b.Close()
-	b.Set(k, v)
-	for _, c := range refs {
-		b.Set(refKey(c.ID, k), nil)
-	}
-	if err := b.Commit(true); err != nil {
-		return fmt.Errorf("store hint for %s: %w", target, err)
-	}
-	return nil
+	return s.addHint(target, msg, true)
 }
 
 // Hints returns up to limit hints for target, oldest first.

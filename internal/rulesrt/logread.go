@@ -73,24 +73,6 @@ func decodeCheckpoint(data []byte) (checkpoint, error) {
 	return c, nil
 }
 
-// matchTopic reports whether an MQTT topic matches a filter.
-func matchTopic(filter, topic string) bool {
-	for {
-		fl, frest, fmore := strings.Cut(filter, "/")
-		if fl == "#" {
-			return true
-		}
-		tl, trest, tmore := strings.Cut(topic, "/")
-		if fl != "+" && fl != tl {
-			return false
-		}
-		if !fmore || !tmore {
-			return fmore == tmore || fmore && frest == "#"
-		}
-		filter, topic = frest, trest
-	}
-}
-
 // FilterCovers reports whether every topic that filter f matches is matched by filter by.
 func FilterCovers(by, f string) bool {
 	for {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/minicloud/minicloud/internal/rules"
 	"github.com/minicloud/minicloud/internal/rules/sql"
+	"github.com/minicloud/minicloud/internal/stream"
 )
 
 // runHandle stops a running rule: its subscription, its goroutine and its webhook senders.
@@ -258,7 +259,7 @@ func (w *worker) readLog(origin string, start uint64, skip int, known bool) {
 		backoff = w.rt.o.RetryMin
 		for _, e := range es {
 			var evs []rules.Event
-			if matchTopic(filter, e.Topic) {
+			if stream.MatchFilter(filter, e.Topic) {
 				w.decode(e.Topic, e.Payload, func(ev rules.Event) {
 					ev.Time = w.rt.o.Clock.Now()
 					evs = append(evs, ev)

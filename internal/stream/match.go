@@ -2,10 +2,10 @@ package stream
 
 import "strings"
 
-// matchFilter reports whether an MQTT topic matches a filter: '+' matches one level, a final
+// MatchFilter reports whether an MQTT topic matches a filter: '+' matches one level, a final
 // '#' any number of levels including none ("a/#" matches "a"). Topics starting with '$' are
 // never seen here (the journal skips them).
-func matchFilter(filter, topic string) bool {
+func MatchFilter(filter, topic string) bool {
 	for {
 		fl, frest, fmore := strings.Cut(filter, "/")
 		if fl == "#" {
@@ -38,7 +38,7 @@ type route struct {
 func (r *router) match(topic string, fn func(*openStream)) {
 	for i := range r.routes {
 		for _, f := range r.routes[i].filters {
-			if matchFilter(f, topic) {
+			if MatchFilter(f, topic) {
 				fn(r.routes[i].s)
 				break
 			}
