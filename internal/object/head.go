@@ -70,27 +70,3 @@ func (s *Store) KeyRecord(bucket, key string, v crdt.Version) (RecordMsg, error)
 	}
 	return RecordMsg{Bucket: bucket, Key: key, Version: v, Enc: enc}, nil
 }
-
-// Winners returns those of msgs (several replicas' answers for one key) that make up the merged
-// state, one per surviving version, newest first: what every replica should hold. Read repair
-// pushes these, never records the merge discards.
-func Winners(msgs []RecordMsg) ([]RecordMsg, error) {
-	recs, err := mergeMsgs(msgs)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]RecordMsg, 0, len(recs))
-	for _, r := range recs {
-		for i := range msgs {
-			if msgs[i].Version != r.version {
-				continue
-			}
-			h, err := decodeHeader(msgs[i].Enc, msgs[i].Version)
-			if err == nil && h.MetaTS == r.MetaTS && h.Purged == r.Purged {
-				out = append(out, msgs[i])
-				break
-			}
-		}
-	}
-	return out, nil
-}

@@ -217,7 +217,8 @@ func mergeInto(recs []*record, in *record) []*record {
 }
 
 // MergeVersions folds the records replicas hold of one key into the key's state, newest first
-// (the records every replica should hold).
+// (the records every replica should hold): one per surviving version. Read repair pushes these,
+// never records the merge discards.
 func MergeVersions(msgs []RecordMsg) ([]RecordMsg, error) {
 	recs, err := mergeMsgs(msgs)
 	if err != nil {

@@ -382,7 +382,7 @@ func (s *Store) repair(r *readResult) {
 	if !stale {
 		return
 	}
-	winners, err := object.Winners(r.msgs)
+	winners, err := object.MergeVersions(r.msgs)
 	if err != nil {
 		s.log.Debug("read repair: merge", "key", r.key, "err", err)
 		return
