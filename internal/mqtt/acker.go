@@ -37,8 +37,10 @@ const ackerDepth = 4096
 type ackJob struct {
 	id    uint16 // packet id to acknowledge
 	topic string
-	wait  func() error // nil: nothing to wait for (a topic no stream logs, behind a journaled one)
+	p     Pending // nil: nothing to wait for (a topic no stream logs, behind a journaled one)
 }
+
+func (j ackJob) ready() bool { return j.p == nil || j.p.Done() }
 
 // acker pipelines one client's publishes; see above.
 type acker struct {
@@ -90,7 +92,7 @@ func (a *ackers) busy(cl *mochi.Client) bool {
 // publish publishes pk (a QoS 1 publish of cl the journal hook took off mochi's path) to
 // subscribers now, and queues its PUBACK on cl's acker, starting one if needed. Called on cl's
 // read goroutine.
-func (a *ackers) publish(cl *mochi.Client, pk packets.Packet, wait func() error) {
+func (a *ackers) publish(cl *mochi.Client, pk packets.Packet, p Pending) {
 	b := a.b
 	id := pk.PacketID
 	pk.PacketID = 1 // mochi wants a nonzero id for QoS 1 from in-process clients
@@ -110,7 +112,7 @@ func (a *ackers) publish(cl *mochi.Client, pk packets.Packet, wait func() error)
 		go a.run(cl, k)
 	}
 	a.mu.Unlock()
-	k.put(ackJob{id, pk.TopicName, wait})
+	k.put(ackJob{id, pk.TopicName, p})
 }
 
 // done ends cl's acker once it has finished what it holds. Called when cl disconnects, after
@@ -125,24 +127,57 @@ func (a *ackers) done(cl *mochi.Client) {
 	}
 }
 
+// run acknowledges cl's queued messages in order as their journal completes. A group commit
+// completes many messages at once: their PUBACKs go out in one write (corkConn), sent before
+// the acker blocks on a message whose journal is not done yet.
 func (a *ackers) run(cl *mochi.Client, k *acker) {
 	defer a.wg.Done()
+	cc, _ := cl.Net.Conn.(*corkConn) // nil for a connection not from our listeners: no batching
 	for j := range k.jobs {
-		a.complete(cl, j)
+		err := j.wait() // nothing is corked while the acker blocks
+		cc.Cork()
+		a.ack(cl, j, err)
+		// Counted once written (into the cork): a later PUBACK that mochi writes itself (busy
+		// is false) passes through the same cork, behind this one.
 		k.pending.Add(-1)
+	batch:
+		for {
+			select {
+			case j, ok := <-k.jobs:
+				if !ok {
+					break batch
+				}
+				if !j.ready() {
+					_ = cc.Uncork() // never hold PUBACKs (or mochi's writes) while waiting
+				}
+				err := j.wait()
+				cc.Cork()
+				a.ack(cl, j, err)
+				k.pending.Add(-1)
+			default:
+				break batch
+			}
+		}
+		_ = cc.Uncork() // a broken connection: the client resends what it has no PUBACK for
 	}
 }
 
-// complete waits for a message's journal and acknowledges it.
-func (a *ackers) complete(cl *mochi.Client, j ackJob) {
-	if j.wait != nil {
-		if err := j.wait(); err != nil {
-			a.b.log.Error("journal a message before its ack", "topic", j.topic, "err", err)
-			if cl.Properties.ProtocolVersion == 5 {
-				_ = cl.WritePacket(puback(j.id, packets.ErrImplementationSpecificError))
-			}
-			return // MQTT 3 has no negative ack: none at all, the client resends
+// wait waits for a message's journal.
+func (j ackJob) wait() error {
+	if j.p == nil {
+		return nil
+	}
+	return j.p.Wait()
+}
+
+// ack acknowledges a message once its journal is done (err: it failed).
+func (a *ackers) ack(cl *mochi.Client, j ackJob, err error) {
+	if err != nil {
+		a.b.log.Error("journal a message before its ack", "topic", j.topic, "err", err)
+		if cl.Properties.ProtocolVersion == 5 {
+			_ = cl.WritePacket(puback(j.id, packets.ErrImplementationSpecificError))
 		}
+		return // MQTT 3 has no negative ack: none at all, the client resends
 	}
 	// The client may be gone by now: then the PUBACK is lost and the client resends (a
 	// duplicate, as MQTT allows).

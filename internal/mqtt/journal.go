@@ -15,12 +15,22 @@ import (
 type Journal interface {
 	// Record takes a message published by a network client, in process (Publish), by another
 	// node of the site (DeliverFromPeer) or as a will. It must not keep m.Payload beyond the
-	// call unless it copies it. It returns nil when there is nothing to wait for, or a function
-	// that blocks until the message is stored as durably as the journal promises. The broker
-	// calls it, before acknowledging, for QoS 1 and 2 messages of this node's clients and of
-	// Publish (HTTP ingest answers only then); never for messages from peers, which were
+	// call unless it copies it. It returns nil when there is nothing to wait for, or the
+	// message's Pending, whose Wait blocks until it is stored as durably as the journal promises.
+	// The broker waits, before acknowledging, for QoS 1 and 2 messages of this node's clients
+	// and of Publish (HTTP ingest answers only then); never for messages from peers, which were
 	// acknowledged by the node that received them.
-	Record(m JournalMessage) (wait func() error)
+	Record(m JournalMessage) Pending
+}
+
+// Pending is a journaled message on its way to durable storage.
+type Pending interface {
+	// Wait blocks until the message is stored as durably as the journal promises and returns
+	// the error if it could not be.
+	Wait() error
+	// Done tells, without blocking, whether Wait would return at once. The acker (acker.go)
+	// sends the PUBACKs of every message whose Done is true in one write before it blocks.
+	Done() bool
 }
 
 // JournalMessage is a message as the Journal sees it.
@@ -62,16 +72,16 @@ func (h *journalHook) OnPublish(cl *mochi.Client, pk packets.Packet) (packets.Pa
 		return pk, nil // the acker's publishes were journaled when their client sent them, imported ones on import
 	}
 	fromPeer := cl == h.b.fromPeer
-	wait := h.j.Record(JournalMessage{pk.TopicName, pk.Payload, pk.FixedHeader.Qos, pk.FixedHeader.Retain, fromPeer})
+	p := h.j.Record(JournalMessage{pk.TopicName, pk.Payload, pk.FixedHeader.Qos, pk.FixedHeader.Retain, fromPeer})
 	qos := pk.FixedHeader.Qos
-	if !cl.Net.Inline && qos == 1 && (wait != nil || h.b.ackers.busy(cl)) {
-		h.b.ackers.publish(cl, pk, wait) // acker.go: published now, acknowledged once journaled
+	if !cl.Net.Inline && qos == 1 && (p != nil || h.b.ackers.busy(cl)) {
+		h.b.ackers.publish(cl, pk, p) // acker.go: published now, acknowledged once journaled
 		return pk, packets.ErrRejectPacket
 	}
-	if wait == nil || fromPeer || qos == 0 {
+	if p == nil || fromPeer || qos == 0 {
 		return pk, nil
 	}
-	if err := wait(); err != nil {
+	if err := p.Wait(); err != nil {
 		h.b.log.Error("journal a message before its ack", "topic", pk.TopicName, "err", err)
 		if cl.Properties.ProtocolVersion == 5 {
 			return pk, packets.ErrImplementationSpecificError // a PUBACK/PUBREC with that reason code

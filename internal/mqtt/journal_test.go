@@ -1,6 +1,7 @@
 package mqtt_test
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"sync"
@@ -20,16 +21,29 @@ type gateJournal struct {
 	err    error
 }
 
-func (j *gateJournal) Record(m mqtt.JournalMessage) func() error {
+func (j *gateJournal) Record(m mqtt.JournalMessage) mqtt.Pending {
 	j.mu.Lock()
 	j.topics = append(j.topics, string(m.Payload))
 	j.mu.Unlock()
 	if m.Topic == "pipe/free" {
 		return nil // a topic no stream logs: nothing to wait for
 	}
-	return func() error {
-		<-j.open
-		return j.err
+	return gatePending{j}
+}
+
+type gatePending struct{ j *gateJournal }
+
+func (p gatePending) Wait() error {
+	<-p.j.open
+	return p.j.err
+}
+
+func (p gatePending) Done() bool {
+	select {
+	case <-p.j.open:
+		return true
+	default:
+		return false
 	}
 }
 
@@ -108,5 +122,85 @@ func TestJournalFailureIsNegativeAck(t *testing.T) {
 	}
 	if code := c.publish("fail/x", "lost", packets.Properties{}); code != packets.ErrImplementationSpecificError.Code {
 		t.Fatalf("PUBACK reason %#x, want %#x", code, packets.ErrImplementationSpecificError.Code)
+	}
+}
+
+// TestJournalAcksBatchedInOrder: the PUBACKs that one journal commit releases reach the
+// publisher in one write (one read gets them all), in the order it published, journaled or
+// not; and in that order too when packets to the same client (its own subscription's
+// deliveries) are written at the same time.
+func TestJournalAcksBatchedInOrder(t *testing.T) {
+	e := newEnv(t)
+	j := &gateJournal{open: make(chan struct{})}
+	e.broker.Close()
+	e.start(e.addr, func(o *mqtt.Options) { o.Journal = j })
+
+	const n = 40
+	plain, both := dialV5(t, e.addr), dialV5(t, e.addr)
+	for id, c := range map[string]*v5conn{"plain": plain, "both": both} {
+		if code := c.connect(id, rootKey, rootSecret, nil); code != 0 {
+			t.Fatalf("%s: CONNACK %#x", id, code)
+		}
+	}
+	if code := both.subscribe("pipe/#", 0); code != 0 {
+		t.Fatalf("SUBACK %#x", code)
+	}
+	for id, c := range map[string]*v5conn{"plain": plain, "both": both} {
+		for i := 1; i <= n; i++ {
+			topic := "pipe/" + id
+			if i%7 == 0 {
+				topic = "pipe/free" // not journaled: acknowledged behind the others all the same
+			}
+			c.send(packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Publish, Qos: 1},
+				PacketID: uint16(i), TopicName: topic, Payload: []byte(fmt.Sprint(i))}, (*packets.Packet).PublishEncode)
+		}
+		// The acker waits for the first publish's journal and holds the others.
+		deadline := time.Now().Add(10 * time.Second)
+		for e.broker.AckerQueued(id) != n-1 {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: %d PUBACKs queued behind the first, want %d", id, e.broker.AckerQueued(id), n-1)
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	close(j.open)
+
+	// One read of the plain publisher gets every PUBACK: they were written at once.
+	plain.conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	buf := make([]byte, 64<<10)
+	k, err := plain.conn.Read(buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	acks := plain.r // parse what the one read returned
+	acks.Reset(bytes.NewReader(buf[:k]))
+	for i := 1; i <= n; i++ {
+		pk, err := plain.read()
+		if err != nil {
+			t.Fatalf("the first read held %d bytes, %d PUBACKs: the acks were not written at once (%v)", k, i-1, err)
+		}
+		if pk.FixedHeader.Type != packets.Puback || pk.PacketID != uint16(i) || pk.ReasonCode != 0 {
+			t.Fatalf("packet %d: type %d id %d code %#x, want PUBACK %d", i, pk.FixedHeader.Type, pk.PacketID, pk.ReasonCode, i)
+		}
+	}
+
+	// The subscribed publisher gets its PUBACKs in order among its deliveries.
+	next, delivered := 1, 0
+	for next <= n || delivered < n {
+		pk, err := both.read()
+		if err != nil {
+			t.Fatalf("after %d PUBACKs and %d deliveries: %v", next-1, delivered, err)
+		}
+		switch pk.FixedHeader.Type {
+		case packets.Publish:
+			delivered++
+		case packets.Puback:
+			if pk.PacketID != uint16(next) {
+				t.Fatalf("PUBACK %d where %d was due: out of order", pk.PacketID, next)
+			}
+			next++
+		default:
+			t.Fatalf("unexpected packet type %d", pk.FixedHeader.Type)
+		}
 	}
 }

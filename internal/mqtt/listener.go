@@ -103,7 +103,7 @@ func (l *guardedListener) Serve(establish listeners.EstablishFn) {
 		go func() {
 			defer l.wg.Done()
 			defer func() { l.untrack(conn); <-l.slots }()
-			if err := establish(l.id, conn); err != nil {
+			if err := establish(l.id, newCorkConn(conn)); err != nil {
 				// Garbage, bad credentials and dropped connections land here; they are the
 				// client's problem, so they are not worth more than a debug line.
 				l.log.Debug("connection ended", "remote", conn.RemoteAddr().String(), "err", err)

@@ -97,7 +97,7 @@ func (l *wsListener) handle(w http.ResponseWriter, r *http.Request, establish li
 	}
 	defer l.untrack(conn)
 	_ = conn.SetDeadline(time.Now().Add(l.connectTimeout)) // mochi sets the keepalive one after CONNECT
-	if err := establish(l.id, conn); err != nil {
+	if err := establish(l.id, newCorkConn(conn)); err != nil {
 		l.log.Debug("websocket connection ended", "remote", r.RemoteAddr, "err", err)
 	}
 }

@@ -50,22 +50,31 @@ type siteJournal struct {
 
 var _ mqtt.Journal = (*siteJournal)(nil)
 
-func (j *siteJournal) Record(msg mqtt.JournalMessage) func() error {
+func (j *siteJournal) Record(msg mqtt.JournalMessage) mqtt.Pending {
 	r := j.repl.Load()
 	if msg.FromPeer && r != nil {
 		return nil // logged when the replication RPC brought it (receiveAppend)
 	}
-	wait := j.m.Record(msg)
-	if wait == nil || r == nil {
-		return wait
+	p := j.m.Record(msg)
+	if p == nil || r == nil {
+		return p
 	}
-	e := r.replicate(msg, msg.QoS > 0)
-	return func() error {
-		err := wait()
-		e.wait()
-		return err
-	}
+	return &replPending{p, r.replicate(msg, msg.QoS > 0)}
 }
+
+// replPending is a message durable once in this node's log and on W-1 peers.
+type replPending struct {
+	local mqtt.Pending
+	e     *replEntry
+}
+
+func (p *replPending) Wait() error {
+	err := p.local.Wait()
+	p.e.wait()
+	return err
+}
+
+func (p *replPending) Done() bool { return p.local.Done() && p.e.isDone() }
 
 // streamRepl sends stream messages to the site's other nodes.
 type streamRepl struct {
@@ -109,6 +118,19 @@ func (e *replEntry) wait() {
 	case <-e.done:
 	case <-t.C:
 		e.r.under.Add(1)
+	}
+}
+
+// isDone tells, without blocking, whether wait would return at once.
+func (e *replEntry) isDone() bool {
+	if e.done == nil {
+		return true
+	}
+	select {
+	case <-e.done:
+		return true
+	default:
+		return false
 	}
 }
 
@@ -326,19 +348,19 @@ func (r *streamRepl) receive(w http.ResponseWriter, req *http.Request) {
 		http.Error(w, "stream append: no stream manager", http.StatusServiceUnavailable)
 		return
 	}
-	var waits []func() error
+	var waits []mqtt.Pending
 	for _, msg := range msgs {
 		if err := mqtt.ValidTopic(msg.Topic); err != nil {
 			http.Error(w, "stream append: "+err.Error(), http.StatusBadRequest)
 			return
 		}
-		if wait := m.Record(mqtt.JournalMessage{Topic: msg.Topic, Payload: msg.Payload, QoS: msg.QoS, FromPeer: true}); wait != nil {
-			waits = append(waits, wait)
+		if p := m.Record(mqtt.JournalMessage{Topic: msg.Topic, Payload: msg.Payload, QoS: msg.QoS, FromPeer: true}); p != nil {
+			waits = append(waits, p)
 		}
 	}
 	var errs []error
-	for _, wait := range waits {
-		errs = append(errs, wait())
+	for _, p := range waits {
+		errs = append(errs, p.Wait())
 	}
 	if err := errors.Join(errs...); err != nil {
 		http.Error(w, "stream append: "+err.Error(), http.StatusInternalServerError)

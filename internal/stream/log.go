@@ -99,6 +99,16 @@ func (g *Commit) Wait() error {
 	return g.err
 }
 
+// Done tells, without blocking, whether the group is done (Wait returns at once).
+func (g *Commit) Done() bool {
+	select {
+	case <-g.done:
+		return true
+	default:
+		return false
+	}
+}
+
 // ErrClosed is returned by appends to a closed log.
 var ErrClosed = errors.New("stream log closed")
 

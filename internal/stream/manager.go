@@ -181,38 +181,71 @@ func (m *Manager) Close() error {
 }
 
 // Record is the broker's Journal: it appends a published message to every stream whose
-// filters match its topic.
-func (m *Manager) Record(msg mqtt.JournalMessage) func() error {
+// filters match its topic. It returns nil when no stream logs the topic, the group commit of
+// its append when one does (the common case: nothing allocated beyond the record), or a
+// multiPending when several do or an append failed.
+func (m *Manager) Record(msg mqtt.JournalMessage) mqtt.Pending {
 	kind := Local
 	if msg.FromPeer {
 		kind = Peer
 	}
-	var commits []*Commit
-	var firstErr error
+	var first *Commit
+	var more *multiPending
 	m.router.Load().match(msg.Topic, func(s *openStream) {
 		_, c, err := s.log.Append(Entry{Kind: kind, Topic: msg.Topic, Payload: msg.Payload})
 		if errors.Is(err, ErrClosed) {
 			return // the stream is being deleted (or the node is closing)
 		}
+		if err == nil && first == nil && more == nil {
+			first = c
+			return
+		}
+		if more == nil {
+			more = &multiPending{}
+			if first != nil {
+				more.commits = append(more.commits, first)
+			}
+		}
 		if err != nil {
-			if firstErr == nil {
-				firstErr = fmt.Errorf("stream %s: %w", s.name, err)
+			if more.err == nil {
+				more.err = fmt.Errorf("stream %s: %w", s.name, err)
 			}
 			return
 		}
-		commits = append(commits, c)
+		more.commits = append(more.commits, c)
 	})
-	if commits == nil && firstErr == nil {
-		return nil
+	switch {
+	case more != nil:
+		return more
+	case first != nil:
+		return first
 	}
-	return func() error {
-		for _, c := range commits {
-			if err := c.Wait(); err != nil && firstErr == nil {
-				firstErr = err
-			}
+	return nil // not a nil *Commit: the broker tests for a nil Pending
+}
+
+// multiPending is a message appended to several streams (or one whose append failed).
+type multiPending struct {
+	commits []*Commit
+	err     error // the first append that failed
+}
+
+func (p *multiPending) Wait() error {
+	err := p.err
+	for _, c := range p.commits {
+		if werr := c.Wait(); werr != nil && err == nil {
+			err = werr
 		}
-		return firstErr
 	}
+	return err
+}
+
+func (p *multiPending) Done() bool {
+	for _, c := range p.commits {
+		if !c.Done() {
+			return false
+		}
+	}
+	return true
 }
 
 // apply brings the open streams and their workers in line with the definitions.

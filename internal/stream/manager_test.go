@@ -76,8 +76,8 @@ func (n *testNode) close() {
 // publish records a message as the broker's journal would, and waits like a QoS 1 publish.
 func (n *testNode) publish(topic, payload string, fromPeer bool) {
 	n.t.Helper()
-	if wait := n.m.Record(mqtt.JournalMessage{Topic: topic, Payload: []byte(payload), QoS: 1, FromPeer: fromPeer}); wait != nil {
-		if err := wait(); err != nil {
+	if p := n.m.Record(mqtt.JournalMessage{Topic: topic, Payload: []byte(payload), QoS: 1, FromPeer: fromPeer}); p != nil {
+		if err := p.Wait(); err != nil {
 			n.t.Fatal(err)
 		}
 	}
