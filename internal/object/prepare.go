@@ -308,6 +308,15 @@ func (m RecordMsg) Info(latest bool) (ObjectInfo, error) {
 	return rec.info(m.Bucket, m.Key, latest), nil
 }
 
+// ListInfo is Info(true) and Hidden with one decoding, for listings.
+func (m RecordMsg) ListInfo() (info ObjectInfo, hidden bool, err error) {
+	rec, err := decodeHeader(m.Enc, m.Version)
+	if err != nil {
+		return ObjectInfo{}, false, err
+	}
+	return rec.info(m.Bucket, m.Key, true), rec.hidden(), nil
+}
+
 // Hidden reports whether the record is invisible to listings (tombstone or purge).
 func (m RecordMsg) Hidden() bool {
 	rec, err := decodeHeader(m.Enc, m.Version)

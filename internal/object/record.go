@@ -38,10 +38,7 @@ type record struct {
 
 // encode lays a record out as uvarint(len(header)) header inline-data.
 func (r *record) encode() ([]byte, error) {
-	h, err := json.Marshal(r)
-	if err != nil {
-		return nil, fmt.Errorf("encode record: %w", err)
-	}
+	h := r.appendHeader(make([]byte, 0, 128))
 	out := make([]byte, 0, binary.MaxVarintLen64+len(h)+len(r.inline))
 	out = binary.AppendUvarint(out, uint64(len(h)))
 	out = append(out, h...)
@@ -59,13 +56,43 @@ func decode(b []byte, v crdt.Version, withData bool) (*record, error) {
 		return nil, fmt.Errorf("decode record: bad header length")
 	}
 	r := &record{version: v}
-	if err := json.Unmarshal(b[w:w+int(n)], r); err != nil {
-		return nil, fmt.Errorf("decode record: %w", err)
+	h := b[w : w+int(n)]
+	switch {
+	case len(h) > 0 && h[0] == headerFormat1:
+		if err := r.decodeBinaryHeader(h[1:]); err != nil {
+			return nil, fmt.Errorf("decode record: %w", err)
+		}
+	default: // a header from before the binary format
+		if err := json.Unmarshal(h, r); err != nil {
+			return nil, fmt.Errorf("decode record: %w", err)
+		}
+		if !r.sizesValid() {
+			return nil, fmt.Errorf("decode record: %w: negative size", errHeader)
+		}
 	}
 	if rest := b[w+int(n):]; withData && len(rest) > 0 {
 		r.inline = append([]byte(nil), rest...)
 	}
 	return r, nil
+}
+
+// sizesValid reports whether no size in r is negative (a JSON header could say so; the binary
+// form cannot).
+func (r *record) sizesValid() bool {
+	if r.Size < 0 {
+		return false
+	}
+	for _, e := range r.PartEnds {
+		if e < 0 {
+			return false
+		}
+	}
+	for _, c := range r.Chunks {
+		if c.Size < 0 {
+			return false
+		}
+	}
+	return true
 }
 
 func (r *record) hidden() bool { return r.Tomb || r.Purged }

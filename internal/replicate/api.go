@@ -257,7 +257,7 @@ func (s *Store) ListObjects(ctx context.Context, bucket string, opts object.List
 			if lastCP != "" && strings.HasPrefix(m.Key, lastCP) {
 				continue
 			}
-			info, err := m.Info(true)
+			info, hidden, err := m.ListInfo()
 			if err != nil {
 				return object.ListResult{}, err
 			}
@@ -267,7 +267,7 @@ func (s *Store) ListObjects(ctx context.Context, bucket string, opts object.List
 					cp = m.Key[:len(opts.Prefix)+i+len(opts.Delimiter)]
 				}
 			}
-			if info.DeleteMarker || m.Hidden() {
+			if info.DeleteMarker || hidden {
 				continue
 			}
 			if cp != "" && opts.Marker != "" && cp <= opts.Marker {

@@ -86,6 +86,7 @@ func FuzzDecode(f *testing.F) {
 	f.Add(encodeRecords(sampleRecords()))
 	f.Add(encodeHeads(sampleRecords(), []bool{true, false, true}))
 	f.Add([]byte{1, 0, 1, 0xaa})
+	f.Add(encodeList(sampleRecords(), true))
 	f.Add([]byte{2, 0, 1, 1, 5, 'h', 'e', 'l', 'l', 'o'})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		if msgs, err := decodeRecords(b); err == nil {
@@ -96,6 +97,12 @@ func FuzzDecode(f *testing.F) {
 		}
 		if msgs, cut, err := decodeHeads(b); err == nil && len(msgs) != len(cut) {
 			t.Fatalf("%d heads, %d cut flags", len(msgs), len(cut))
+		}
+		if msgs, trunc, found, err := decodeList(b); err == nil {
+			again, trunc2, found2, err := decodeList(encodeList(msgs, trunc))
+			if err != nil || len(again) != len(msgs) || trunc2 != trunc || (found && !found2) {
+				t.Fatalf("re-encoding a list of %d: %d, %v", len(msgs), len(again), err)
+			}
 		}
 		for want := 0; want < 3; want++ {
 			if out, err := decodeOutcomes(b, want); err == nil && len(out) != want {

@@ -21,28 +21,62 @@ import (
 const frameParallel = 256
 
 // serveFrames answers the requests of one framed connection until it breaks or ctx ends.
+//
+// Requests run on workers that outlive one request: a fresh goroutine per request paid for
+// growing its stack on every request (pebble and the record codecs are deep). A worker is added
+// only when every existing one is busy, up to frameParallel.
 func (s *Server) serveFrames(ctx context.Context, conn net.Conn) {
 	ctx, cancel := context.WithCancel(ctx)
+	fw := newFrameWriter()
+	jobs := make(chan frame)
 	var wg sync.WaitGroup
 	defer func() {
 		cancel()
+		fw.close(errConnLost)
 		conn.Close()
 		wg.Wait()
 	}()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if fw.run(conn) != nil {
+			conn.Close() // the reader below then ends too
+		}
+	}()
+	worker := func(f frame) {
+		defer wg.Done()
+		for {
+			fw.write(s.answerFrame(ctx, f))
+			select {
+			case f = <-jobs:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}
+	workers := 0
 	r := bufio.NewReaderSize(conn, 64<<10)
-	fw := newFrameWriter(conn)
-	sem := make(chan struct{}, frameParallel)
 	for {
 		f, err := readFrame(r)
 		if err != nil || f.kind != kindRequest {
 			return // framing lost or the peer is gone: drop the connection
 		}
-		sem <- struct{}{}
-		wg.Add(1)
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			fw.write(s.answerFrame(ctx, f))
-		}()
+		select {
+		case jobs <- f: // an idle worker took it
+			continue
+		default:
+		}
+		if workers < frameParallel {
+			workers++
+			wg.Add(1)
+			go worker(f)
+			continue
+		}
+		select { // all busy: stop reading until one is free (backpressure)
+		case jobs <- f:
+		case <-ctx.Done():
+			return
+		}
 	}
 }
 
@@ -170,9 +204,14 @@ type frameConn struct {
 }
 
 func newFrameConn(conn net.Conn) *frameConn {
-	c := &frameConn{conn: conn, fw: newFrameWriter(conn), pending: map[uint64]chan frame{}, done: make(chan struct{})}
+	c := &frameConn{conn: conn, fw: newFrameWriter(), pending: map[uint64]chan frame{}, done: make(chan struct{})}
 	c.lastRead.Store(time.Now().UnixNano())
 	go c.readLoop()
+	go func() {
+		if err := c.fw.run(conn); err != nil {
+			c.fail(err)
+		}
+	}()
 	return c
 }
 
@@ -194,6 +233,7 @@ func (c *frameConn) fail(err error) {
 	}
 	c.err = fmt.Errorf("%w: %v", errConnLost, err)
 	close(c.done)
+	c.fw.close(c.err) // ends the writer goroutine
 	c.conn.Close()
 }
 

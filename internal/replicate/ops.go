@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"sync"
 
 	"github.com/minicloud/minicloud/internal/object"
@@ -28,6 +29,7 @@ const (
 	opHeads  = "heads"
 	opRecord = "record"
 	opMerges = "merges"
+	opList   = "list"
 )
 
 func (s *Server) registerOps() {
@@ -35,6 +37,7 @@ func (s *Server) registerOps() {
 		opHeads:  s.opHeads,
 		opRecord: s.opRecord,
 		opMerges: s.opMerges,
+		opList:   s.opList,
 	}
 	s.Mux.HandleFunc("POST /rpc/op/{name}", s.serveOp)
 }
@@ -292,4 +295,88 @@ func decodeOutcomes(b []byte, want int) ([]mergeOutcome, error) {
 		return nil, err
 	}
 	return out, nil
+}
+
+// list: bucket, prefix, after, limit → found, truncated, count × record (the newest record of each
+// key after `after`, headers only: object.Store.ListLatest). found is false when this node does
+// not know the bucket.
+func (s *Server) opList(_ context.Context, req []byte) ([]byte, error) {
+	d := dec{b: req}
+	bucket, prefix, after, limit := d.str(), d.str(), d.str(), int(d.uvarint())
+	if err := d.done(); err != nil {
+		return nil, badRequest(err)
+	}
+	if limit <= 0 || limit > 10000 {
+		limit = 1000
+	}
+	msgs, trunc, err := s.local.ListLatest(bucket, prefix, after, limit)
+	e := enc{}
+	if errors.Is(err, object.ErrNoSuchBucket) {
+		e.bool(false)
+		return e.b, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return encodeList(msgs, trunc), nil
+}
+
+func encodeList(msgs []object.RecordMsg, trunc bool) []byte {
+	e := enc{}
+	e.bool(true)
+	e.bool(trunc)
+	e.uvarint(uint64(len(msgs)))
+	for _, m := range msgs {
+		e.record(m)
+	}
+	return e.b
+}
+
+// decodeList decodes a list answer; found is false when the peer does not know the bucket.
+func decodeList(b []byte) (msgs []object.RecordMsg, trunc, found bool, err error) {
+	d := dec{b: b}
+	if found = d.bool(); !found {
+		return nil, false, false, d.done()
+	}
+	trunc = d.bool()
+	n := d.count(minRecord)
+	msgs = make([]object.RecordMsg, 0, n)
+	for i := 0; i < n; i++ {
+		msgs = append(msgs, d.record())
+	}
+	return msgs, trunc, true, d.done()
+}
+
+// List reads a page of newest-per-key records from addr.
+func (c *Client) List(ctx context.Context, addr, bucket, prefix, after string, limit int) ([]object.RecordMsg, bool, error) {
+	e := enc{}
+	e.str(bucket)
+	e.str(prefix)
+	e.str(after)
+	e.uvarint(uint64(limit))
+	resp, err := c.op(ctx, addr, opList, e.b)
+	if unknownOp(err) {
+		return c.listJSON(ctx, addr, bucket, prefix, after, limit) // a node from before the op
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	msgs, trunc, found, err := decodeList(resp)
+	if err != nil {
+		return nil, false, fmt.Errorf("list answer from %s: %w", addr, err)
+	}
+	if !found {
+		return nil, false, object.ErrNoSuchBucket
+	}
+	return msgs, trunc, nil
+}
+
+// unknownOp tells whether err is a peer's answer that it has no such operation (over frames or
+// over HTTP).
+func unknownOp(err error) bool {
+	var es *errStatus
+	if !errors.As(err, &es) {
+		return false
+	}
+	return es.code == http.StatusNotFound || (es.code == http.StatusBadRequest && strings.HasPrefix(es.body, "unknown operation"))
 }

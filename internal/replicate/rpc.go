@@ -336,8 +336,8 @@ func (c *Client) Key(ctx context.Context, addr, bucket, key string) ([]object.Re
 	return out, err
 }
 
-// List reads a page of newest-per-key records from addr.
-func (c *Client) List(ctx context.Context, addr, bucket, prefix, after string, limit int) ([]object.RecordMsg, bool, error) {
+// listJSON is List over the JSON route, for a peer that does not have the binary op.
+func (c *Client) listJSON(ctx context.Context, addr, bucket, prefix, after string, limit int) ([]object.RecordMsg, bool, error) {
 	var out listResp
 	q := url.Values{"bucket": {bucket}, "prefix": {prefix}, "after": {after}, "limit": {strconv.Itoa(limit)}}
 	err := c.do(ctx, "GET", addr, "/rpc/list", q, nil, &out)
