@@ -76,6 +76,7 @@ type Log struct {
 
 	// writer goroutine only; l.f is also read by the syncer under fmu, and replaced under it
 	f     *os.File // the last segment
+	alloc int64    // bytes of l.f: its records, then zeros written ahead of them (prealloc)
 	spare []byte
 	fmu   sync.Mutex  // held while the syncer fsyncs l.f and while the writer replaces or closes it
 	dirty atomic.Bool // written since the last fsync (SyncWrite)
@@ -186,9 +187,10 @@ func (l *Log) load() error {
 		l.lastLog = l.segs[len(l.segs)-2].first // an empty last segment: close enough to keep times from going back
 	}
 	l.committed = l.next
-	if l.f, err = os.OpenFile(last.path, os.O_WRONLY|os.O_APPEND, 0); err != nil {
+	if l.f, err = os.OpenFile(last.path, os.O_WRONLY, 0); err != nil {
 		return fmt.Errorf("open segment %d for append: %w", last.base, err)
 	}
+	l.alloc = last.size // recoverSegment cut the file after its last record
 	return nil
 }
 
@@ -253,7 +255,7 @@ func (l *Log) Close() error {
 	close(l.stop)
 	<-l.done
 	<-l.syncDone
-	err := l.f.Sync()
+	err := l.seal()
 	if cerr := l.f.Close(); err == nil {
 		err = cerr
 	}

@@ -140,6 +140,15 @@ func TestLogTornTailIsCutAtOpen(t *testing.T) {
 			_, err = f.Write(bytes.Repeat([]byte{0xAB}, 300))
 			return err
 		}},
+		{"zeros ahead", func(p string, size int64) error { // a crash before the writer cut its preallocated space
+			return os.Truncate(p, size+3<<20)
+		}},
+		{"half record, zeros ahead", func(p string, size int64) error {
+			if err := os.Truncate(p, size-7); err != nil {
+				return err
+			}
+			return os.Truncate(p, size+1<<20)
+		}},
 		{"flipped byte", func(p string, size int64) error {
 			f, err := os.OpenFile(p, os.O_WRONLY, 0)
 			if err != nil {
@@ -167,7 +176,7 @@ func TestLogTornTailIsCutAtOpen(t *testing.T) {
 			}
 			l = openTestLog(t, dir, nil)
 			want := 50
-			if tc.name == "half record" || tc.name == "flipped byte" {
+			if tc.name == "half record" || tc.name == "flipped byte" || tc.name == "half record, zeros ahead" {
 				want = 49 // the damaged last record is gone, never served half
 			}
 			got, err := l.Read(0, 100, 1<<30)
@@ -185,6 +194,61 @@ func TestLogTornTailIsCutAtOpen(t *testing.T) {
 				t.Fatalf("appends after recovery: %d entries", len(got))
 			}
 		})
+	}
+}
+
+// The writer fills the last segment with zeros ahead of its records (so that a group commit's
+// fdatasync changes no metadata); a crash leaves them, a reopen serves exactly the records and
+// appends after them, and a sealed segment (closed or rolled) is exactly its records.
+func TestLogPreallocatedSpace(t *testing.T) {
+	dir := t.TempDir()
+	l := openTestLog(t, dir, func(o *LogOptions) { o.SegmentBytes = 64 << 10 })
+	appendN(t, l, 0, 50)
+	st, err := os.Stat(segPath(dir, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Size() <= l.Size() {
+		t.Fatalf("segment file %d bytes for %d bytes of records: nothing preallocated", st.Size(), l.Size())
+	}
+	// What a crash (kill -9, power cut after the fdatasync) leaves: records, then zeros.
+	crashed := t.TempDir()
+	raw, err := os.ReadFile(segPath(dir, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(segPath(crashed, 0), raw, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c := openTestLog(t, crashed, func(o *LogOptions) { o.SegmentBytes = 64 << 10 })
+	if c.Next() != 50 {
+		t.Fatalf("after the crash the log continues at %d, want 50", c.Next())
+	}
+	appendN(t, c, 50, 2000) // rolls segments
+	got, err := c.Read(0, 5000, 1<<30)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkRange(t, got, 0)
+	if len(got) != 2050 {
+		t.Fatalf("%d entries after the crash and more appends, want 2050", len(got))
+	}
+	c.Close()
+	bases, err := listSegments(crashed)
+	if err != nil || len(bases) < 2 {
+		t.Fatalf("segments %v (%v): want several", bases, err)
+	}
+	c = openTestLog(t, crashed, func(o *LogOptions) { o.SegmentBytes = 64 << 10 })
+	var total int64
+	for _, b := range bases {
+		st, err := os.Stat(segPath(crashed, b))
+		if err != nil {
+			t.Fatal(err)
+		}
+		total += st.Size()
+	}
+	if total != c.Size() {
+		t.Fatalf("sealed segments hold %d bytes for %d bytes of records", total, c.Size())
 	}
 }
 

@@ -143,7 +143,11 @@ func recoverSegment(seg *segment, log func(msg string, args ...any)) (next uint6
 			if !errors.Is(err, errTorn) {
 				return 0, 0, err
 			}
-			log("stream log: cutting a torn tail off the last segment", "segment", seg.path, "at", pos, "dropped_bytes", st.Size()-pos, "err", err)
+			// Zeros only: the space the writer fills ahead of its records (Log.prealloc),
+			// left by a crash; nothing was lost, so nothing to report.
+			if zero, zerr := allZero(f, pos, st.Size()); zerr != nil || !zero {
+				log("stream log: cutting a torn tail off the last segment", "segment", seg.path, "at", pos, "dropped_bytes", st.Size()-pos, "err", err)
+			}
 			if err := f.Truncate(pos); err != nil {
 				return 0, 0, fmt.Errorf("truncate segment %d: %w", seg.base, err)
 			}
@@ -164,6 +168,24 @@ func recoverSegment(seg *segment, log func(msg string, args ...any)) (next uint6
 	}
 	seg.size = sc.pos
 	return next, lastTime, nil
+}
+
+// allZero tells whether f holds only zero bytes in [from, to).
+func allZero(f *os.File, from, to int64) (bool, error) {
+	buf := make([]byte, 64<<10)
+	for from < to {
+		n, err := f.ReadAt(buf[:min(int64(len(buf)), to-from)], from)
+		for _, b := range buf[:n] {
+			if b != 0 {
+				return false, nil
+			}
+		}
+		from += int64(n)
+		if err != nil {
+			return from >= to, err
+		}
+	}
+	return true, nil
 }
 
 // firstTime reads the log time of a sealed segment's first record.
