@@ -100,32 +100,34 @@ func appendFrame(b []byte, f frame) []byte {
 	return b
 }
 
-// frameWriter writes the frames of many goroutines to one connection through one goroutine of
-// its own (run): callers only append to a buffer, and run writes everything queued since its last
-// write in one go. Callers thus never make the write syscall nor the TLS encryption themselves
-// (both grew every short-lived request goroutine's stack: 10% of a site node's CPU on GETs), and
-// frames queued while a write is in progress share the next one.
+// frameWriter writes the frames of many goroutines to one connection without a goroutine of its
+// own: a caller appends its frame to the queue and, unless another caller is already writing,
+// writes the queue itself until it is empty (frames queued meanwhile by others go out in the
+// same write). A dedicated writer goroutine would cost a wake-up (a context switch between
+// threads, expensive here) per frame; writing under a lock would make callers wait for each
+// other's syscalls instead of sharing them.
 type frameWriter struct {
-	mu    sync.Mutex
-	space sync.Cond // signalled when the queue drains below frameQueueMax
-	buf   []byte    // queued frames
-	spare []byte    // the previous write's buffer, reused
-	err   error     // sticky: the connection is broken or closed
-	wake  chan struct{}
+	w       io.Writer
+	mu      sync.Mutex
+	space   sync.Cond // signalled when the queue drains below frameQueueMax
+	buf     []byte    // queued frames
+	spare   []byte    // the previous write's buffer, reused
+	writing bool      // some caller is writing the queue
+	err     error     // sticky: the connection is broken or closed
 }
 
 // frameQueueMax bounds the queued bytes: beyond it writers wait for the connection (backpressure
 // instead of unbounded memory behind a slow peer).
 const frameQueueMax = 8 << 20
 
-func newFrameWriter() *frameWriter {
-	fw := &frameWriter{wake: make(chan struct{}, 1)}
+func newFrameWriter(w io.Writer) *frameWriter {
+	fw := &frameWriter{w: w}
 	fw.space.L = &fw.mu
 	return fw
 }
 
-// write queues f. It fails only when the connection already broke; a failure of the write
-// itself is reported by run (its caller breaks the connection, failing whoever waits).
+// write queues f and, unless another caller is writing, writes the queue. An error means the
+// connection broke (now or before); the frame may then not have been sent.
 func (fw *frameWriter) write(f frame) error {
 	if len(f.body)+len(f.op)+32 > maxFrame {
 		return fmt.Errorf("rpc frame of %d bytes is too large", len(f.body))
@@ -140,15 +142,33 @@ func (fw *frameWriter) write(f frame) error {
 		return err
 	}
 	fw.buf = appendFrame(fw.buf, f)
-	fw.mu.Unlock()
-	select {
-	case fw.wake <- struct{}{}:
-	default: // run is already due to look
+	if fw.writing {
+		fw.mu.Unlock()
+		return nil // the writing caller sends it with what it finds queued
 	}
-	return nil
+	fw.writing = true
+	for len(fw.buf) > 0 && fw.err == nil {
+		batch := fw.buf
+		fw.buf, fw.spare = fw.spare[:0], nil
+		fw.space.Broadcast()
+		fw.mu.Unlock()
+		_, err := fw.w.Write(batch)
+		fw.mu.Lock()
+		if err != nil && fw.err == nil {
+			fw.err = err
+			fw.space.Broadcast()
+		}
+		if cap(batch) <= 1<<20 { // do not keep a large batch's buffer for every small frame after it
+			fw.spare = batch[:0]
+		}
+	}
+	fw.writing = false
+	err := fw.err
+	fw.mu.Unlock()
+	return err
 }
 
-// close stops run and fails later writes with err.
+// close fails later writes with err.
 func (fw *frameWriter) close(err error) {
 	fw.mu.Lock()
 	if fw.err == nil {
@@ -156,40 +176,4 @@ func (fw *frameWriter) close(err error) {
 	}
 	fw.space.Broadcast()
 	fw.mu.Unlock()
-	select {
-	case fw.wake <- struct{}{}:
-	default:
-	}
-}
-
-// run writes queued frames to w until close or a failed write, whose error it returns.
-func (fw *frameWriter) run(w io.Writer) error {
-	for range fw.wake {
-		for {
-			fw.mu.Lock()
-			if fw.err != nil {
-				err := fw.err
-				fw.mu.Unlock()
-				return err
-			}
-			batch := fw.buf
-			if len(batch) == 0 {
-				fw.mu.Unlock()
-				break
-			}
-			fw.buf, fw.spare = fw.spare[:0], nil
-			fw.space.Broadcast()
-			fw.mu.Unlock()
-			if _, err := w.Write(batch); err != nil {
-				fw.close(err)
-				return err
-			}
-			if cap(batch) <= 1<<20 { // do not keep a large batch's buffer for every small frame after it
-				fw.mu.Lock()
-				fw.spare = batch[:0]
-				fw.mu.Unlock()
-			}
-		}
-	}
-	return nil
 }

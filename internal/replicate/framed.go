@@ -22,12 +22,14 @@ const frameParallel = 256
 
 // serveFrames answers the requests of one framed connection until it breaks or ctx ends.
 //
-// Requests run on workers that outlive one request: a fresh goroutine per request paid for
-// growing its stack on every request (pebble and the record codecs are deep). A worker is added
-// only when every existing one is busy, up to frameParallel.
+// Quick reads (inlineOps) are answered by the reading goroutine itself: handing each to another
+// goroutine cost a wake-up per request, more than the read. The others (merges wait for an
+// fsync) run on workers that outlive one request, so that their stacks stay grown (a fresh
+// goroutine per request paid for growing its stack every time); a worker is added only when
+// every existing one is busy, up to frameParallel.
 func (s *Server) serveFrames(ctx context.Context, conn net.Conn) {
 	ctx, cancel := context.WithCancel(ctx)
-	fw := newFrameWriter()
+	fw := newFrameWriter(conn)
 	jobs := make(chan frame)
 	var wg sync.WaitGroup
 	defer func() {
@@ -35,13 +37,6 @@ func (s *Server) serveFrames(ctx context.Context, conn net.Conn) {
 		fw.close(errConnLost)
 		conn.Close()
 		wg.Wait()
-	}()
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		if fw.run(conn) != nil {
-			conn.Close() // the reader below then ends too
-		}
 	}()
 	worker := func(f frame) {
 		defer wg.Done()
@@ -61,6 +56,12 @@ func (s *Server) serveFrames(ctx context.Context, conn net.Conn) {
 		if err != nil || f.kind != kindRequest {
 			return // framing lost or the peer is gone: drop the connection
 		}
+		if inlineOps[f.op] {
+			if fw.write(s.answerFrame(ctx, f)) != nil {
+				return
+			}
+			continue
+		}
 		select {
 		case jobs <- f: // an idle worker took it
 			continue
@@ -79,6 +80,10 @@ func (s *Server) serveFrames(ctx context.Context, conn net.Conn) {
 		}
 	}
 }
+
+// inlineOps are the operations a framed connection's reader answers itself: single-key reads
+// from the local store, which never wait on other nodes or on a sync.
+var inlineOps = map[string]bool{opHeads: true, opRecord: true}
 
 // answerFrame runs one request frame's operation.
 func (s *Server) answerFrame(ctx context.Context, f frame) frame {
@@ -177,6 +182,21 @@ func (fc *frameConns) get(ctx context.Context, addr string) (*frameConn, error) 
 	return p.conn, nil
 }
 
+// open returns the connection to addr if one is open, without dialling.
+func (fc *frameConns) open(addr string) *frameConn {
+	fc.mu.Lock()
+	p := fc.m[addr]
+	fc.mu.Unlock()
+	if p == nil || !p.mu.TryLock() {
+		return nil // none yet, or being dialled
+	}
+	defer p.mu.Unlock()
+	if p.conn == nil || p.conn.broken() {
+		return nil
+	}
+	return p.conn
+}
+
 // close closes every connection.
 func (fc *frameConns) close() {
 	fc.mu.Lock()
@@ -197,21 +217,18 @@ type frameConn struct {
 	fw       *frameWriter
 	lastRead atomic.Int64 // unix nanos of the last frame read
 	mu       sync.Mutex
-	pending  map[uint64]chan frame
-	nextID   uint64
-	err      error         // why the connection broke
-	done     chan struct{} // closed when it broke
+	pending  map[uint64]waiter
+	// pendingSince is when pending last became non-empty (callAsync's dead-peer check).
+	pendingSince time.Time
+	nextID       uint64
+	err          error         // why the connection broke
+	done         chan struct{} // closed when it broke
 }
 
 func newFrameConn(conn net.Conn) *frameConn {
-	c := &frameConn{conn: conn, fw: newFrameWriter(), pending: map[uint64]chan frame{}, done: make(chan struct{})}
+	c := &frameConn{conn: conn, fw: newFrameWriter(conn), pending: map[uint64]waiter{}, done: make(chan struct{})}
 	c.lastRead.Store(time.Now().UnixNano())
 	go c.readLoop()
-	go func() {
-		if err := c.fw.run(conn); err != nil {
-			c.fail(err)
-		}
-	}()
 	return c
 }
 
@@ -224,17 +241,35 @@ func (c *frameConn) broken() bool {
 	}
 }
 
+// waiter is who waits for an answer: a call's channel, or a callback (callAsync).
+type waiter struct {
+	ch chan frame
+	cb func([]byte, error)
+}
+
 // fail breaks the connection: every pending call fails with errConnLost.
 func (c *frameConn) fail(err error) {
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	if c.err != nil {
+		c.mu.Unlock()
 		return
 	}
 	c.err = fmt.Errorf("%w: %v", errConnLost, err)
 	close(c.done)
-	c.fw.close(c.err) // ends the writer goroutine
+	c.fw.close(c.err)
 	c.conn.Close()
+	var cbs []func([]byte, error)
+	for id, w := range c.pending {
+		if w.cb != nil {
+			cbs = append(cbs, w.cb)
+			delete(c.pending, id)
+		}
+	}
+	cerr := c.err
+	c.mu.Unlock()
+	for _, cb := range cbs {
+		cb(nil, cerr)
+	}
 }
 
 func (c *frameConn) readLoop() {
@@ -250,11 +285,14 @@ func (c *frameConn) readLoop() {
 		}
 		c.lastRead.Store(time.Now().UnixNano())
 		c.mu.Lock()
-		ch := c.pending[f.id]
+		w := c.pending[f.id]
 		delete(c.pending, f.id)
 		c.mu.Unlock()
-		if ch != nil {
-			ch <- f // buffered
+		switch {
+		case w.ch != nil:
+			w.ch <- f // buffered
+		case w.cb != nil:
+			w.cb(answerOf(f))
 		}
 	}
 }
@@ -272,9 +310,12 @@ func (c *frameConn) call(ctx context.Context, op string, body []byte) ([]byte, e
 		c.mu.Unlock()
 		return nil, err
 	}
+	if len(c.pending) == 0 {
+		c.pendingSince = time.Now()
+	}
 	c.nextID++
 	id := c.nextID
-	c.pending[id] = ch
+	c.pending[id] = waiter{ch: ch}
 	c.mu.Unlock()
 	if err := c.fw.write(frame{id: id, kind: kindRequest, op: op, body: body}); err != nil {
 		c.fail(err)
@@ -301,6 +342,11 @@ func (c *frameConn) call(ctx context.Context, op string, body []byte) ([]byte, e
 		}
 		return nil, ctx.Err()
 	}
+	return answerOf(f)
+}
+
+// answerOf turns an answer frame into the operation's result.
+func answerOf(f frame) ([]byte, error) {
 	switch f.kind {
 	case kindOK:
 		return f.body, nil
@@ -308,5 +354,38 @@ func (c *frameConn) call(ctx context.Context, op string, body []byte) ([]byte, e
 		return nil, &errStatus{code: http.StatusBadRequest, body: string(f.body)}
 	default:
 		return nil, &errStatus{code: http.StatusInternalServerError, body: string(f.body)}
+	}
+}
+
+// callAsync sends a request and returns at once; cb gets the answer, or the error that broke
+// the connection, from the connection's reader (so it must not block). Unlike call, a callback
+// waits without a deadline: it is called at the latest when the connection breaks, and the
+// caller stops waiting for it whenever it wants (readKey's hedging and context). This saves
+// the read path a goroutine, and a wake-up of it, per replica asked.
+func (c *frameConn) callAsync(op string, body []byte, cb func([]byte, error)) {
+	c.mu.Lock()
+	if c.err != nil {
+		err := c.err
+		c.mu.Unlock()
+		cb(nil, err)
+		return
+	}
+	// Callbacks have no deadline of their own: a peer that answered nothing for silentFor while
+	// requests were waiting all that time is presumed cut off, as in call.
+	if len(c.pending) > 0 && time.Since(c.pendingSince) > silentFor && time.Since(time.Unix(0, c.lastRead.Load())) > silentFor {
+		c.mu.Unlock()
+		c.fail(errors.New("peer stopped answering"))
+		cb(nil, fmt.Errorf("%w: peer stopped answering", errConnLost))
+		return
+	}
+	if len(c.pending) == 0 {
+		c.pendingSince = time.Now()
+	}
+	c.nextID++
+	id := c.nextID
+	c.pending[id] = waiter{cb: cb}
+	c.mu.Unlock()
+	if err := c.fw.write(frame{id: id, kind: kindRequest, op: op, body: body}); err != nil {
+		c.fail(err) // calls cb unless the answer already came
 	}
 }

@@ -249,3 +249,68 @@ func FuzzFrame(f *testing.F) {
 		}
 	})
 }
+
+// headsAsync answers through its callback: on the open framed connection, over a fresh one (the
+// first call dials in the background), concurrently with synchronous calls, with a list op on the
+// same connection, and with an error once the peer is gone (the callback is never left waiting
+// on a broken connection).
+func TestFramedAsyncHeads(t *testing.T) {
+	ctx := context.Background()
+	p := startPeer(t, t.TempDir(), "127.0.0.1:0", "secret-a")
+	if err := p.store.CreateBucket(ctx, "bkt", ""); err != nil {
+		t.Fatal(err)
+	}
+	c := client(t, "secret-a")
+	type res struct {
+		msgs []object.RecordMsg
+		err  error
+	}
+	ask := func(key string) res {
+		ch := make(chan res, 1)
+		c.headsAsync(ctx, p.addr, "bkt", key, true, func(m []object.RecordMsg, _ []bool, err error) { ch <- res{m, err} })
+		select {
+		case r := <-ch:
+			return r
+		case <-time.After(10 * time.Second):
+			t.Fatal("no answer within 10s")
+			return res{}
+		}
+	}
+	if r := ask("k001"); r.err != nil || len(r.msgs) != 0 {
+		t.Fatalf("heads of an absent key before any connection: %v %v", r.msgs, r.err)
+	}
+	recs := records(t, 20, 100)
+	if _, err := c.Merges(ctx, p.addr, recs); err != nil {
+		t.Fatal(err)
+	}
+	if c.frames.open(p.addr) == nil {
+		t.Fatal("no open framed connection after a call")
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, 32)
+	for g := range 32 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			key := fmt.Sprintf("k%03d", g%20)
+			if r := ask(key); r.err != nil || len(r.msgs) != 1 || r.msgs[0].Key != key || !bytes.Equal(r.msgs[0].Enc, recs[g%20].Enc) {
+				errs <- fmt.Errorf("async heads of %s: %v %v", key, r.msgs, r.err)
+			}
+			if msgs, _, err := c.List(ctx, p.addr, "bkt", "", "", 1000); err != nil || len(msgs) != 20 {
+				errs <- fmt.Errorf("list: %d records, %v", len(msgs), err)
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if _, _, err := c.List(ctx, p.addr, "nobucket", "", "", 10); !errors.Is(err, object.ErrNoSuchBucket) {
+		t.Fatalf("list of an unknown bucket: %v", err)
+	}
+	p.stop(t)
+	if r := ask("k001"); r.err == nil {
+		t.Fatal("async heads from a stopped peer succeeded")
+	}
+}

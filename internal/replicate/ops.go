@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/minicloud/minicloud/internal/object"
 )
@@ -129,6 +130,34 @@ func (c *Client) Heads(ctx context.Context, addr, bucket, key string, full bool)
 		return nil, nil, err
 	}
 	return decodeHeads(resp)
+}
+
+// headsAsync is Heads with the answer given to done (from another goroutine, possibly before
+// headsAsync returns); done must not block.
+func (c *Client) headsAsync(ctx context.Context, addr, bucket, key string, full bool, done func([]object.RecordMsg, []bool, error)) {
+	e := enc{}
+	e.str(bucket)
+	e.str(key)
+	e.bool(full)
+	if c.frames != nil {
+		// Only on a connection already open: dialling here would hold up the caller (a peer
+		// cut off makes it wait for the dial timeout, where the caller would rather hedge).
+		if conn := c.frames.open(addr); conn != nil {
+			conn.callAsync(opHeads, e.b, func(resp []byte, err error) {
+				if err != nil {
+					done(nil, nil, err)
+					return
+				}
+				done(decodeHeads(resp))
+			})
+			return
+		}
+	}
+	go func() {
+		ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		done(c.Heads(ctx, addr, bucket, key, full))
+	}()
 }
 
 // record: bucket, key, version → found, record.

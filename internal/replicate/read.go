@@ -116,21 +116,17 @@ func (s *Store) readKey(ctx context.Context, bucket, key string, data bool) (*re
 		inflight++
 		n, whole := peers[i], !wholeAsked
 		wholeAsked = true
-		// Tracked like the writes: Close waits for it. Not cancelled with the request: an
-		// answer still coming after the quorum is simply dropped, whereas cancelling it would
-		// close its connection (and the next request would pay for a new TLS handshake).
-		s.wg.Add(1)
-		go func() {
-			defer s.wg.Done()
-			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-			defer cancel()
-			start := time.Now()
-			msgs, cut, err := s.o.Client.Heads(cctx, s.o.Cluster.RPCAddr(n), bucket, key, whole)
+		// Not cancelled with the request: an answer still coming after the quorum is simply
+		// dropped (answers has room for every peer's), whereas cancelling it would close its
+		// connection (and the next request would pay for a new TLS handshake). Not tracked in
+		// s.wg: the answer only lands in answers, and a peer cut off may never answer.
+		start := time.Now()
+		s.o.Client.headsAsync(context.WithoutCancel(ctx), s.o.Cluster.RPCAddr(n), bucket, key, whole, func(msgs []object.RecordMsg, cut []bool, err error) {
 			if err == nil {
 				s.readLatency.observe(time.Since(start))
 			}
 			answers <- answer{node: n, msgs: msgs, cut: cut, err: err}
-		}()
+		})
 	}
 	// launchNext asks the next peer, in the shuffled order, whose answer would count towards an
 	// unmet quorum.
