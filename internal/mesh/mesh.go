@@ -9,15 +9,16 @@
 // --join address of any node of any site is enough, and every node can route to every other.
 // What makes one flat SWIM pool fit 1,000 nodes in 100 sites over WAN links (config below, and
 // internal/mesh/sim_test.go, which measures it):
-//   - Probing costs each node one ping and one ack a second whatever the mesh size; the probe
-//     timeout (500 ms) is above any terrestrial WAN round trip.
+//   - Probing costs each node one ping and one ack every 0.8 s whatever the mesh size; a probe
+//     waits the whole interval for the target's ack, so any terrestrial WAN round trip passes
+//     (config explains the timeouts).
 //   - Steady-state traffic is dominated by push/pull (a full exchange of node states), so it runs
 //     every 60 s (memberlist stretches that to every 6 min at 1,000 nodes) and carries, on the
 //     mesh's side, one digest per table instead of the tables; changes travel by gossip.
 //   - Node metadata is a small JSON record (about 70 bytes): it rides in every alive message and
 //     every push/pull.
-//   - A failed node is declared dead after 2·log10(N) probe intervals (6 s at 1,000 nodes), so
-//     every node knows within about 10 s; Lifeguard's local-health awareness slows a node that
+//   - A failed node is declared dead after 2·log10(N) probe intervals (4.8 s at 1,000 nodes), so
+//     every node knows within about 8 s; Lifeguard's local-health awareness slows a node that
 //     is itself overloaded rather than letting it accuse healthy peers.
 //   - Nodes that failed are retried (Serf's reconnect: each node with probability
 //     failed/alive every ~10 s), so a partition heals however long it lasted.
@@ -124,11 +125,51 @@ func (m *Mesh) Stats() Stats {
 }
 
 // config is the gossip configuration of a mesh node (see the package comment for why).
+//
+// How long every node takes to know that a node crashed is about
+//
+//	(until some node probes it: ~1 probe interval, as N nodes each probe one of N per interval)
+//	+ 1 probe interval (the failed probe: direct, then indirect through 3 nodes, and TCP)
+//	+ SuspicionMult·log10(N) probe intervals (the suspicion timeout every node runs)
+//	+ the spread of the suspect message by gossip (a few gossip intervals plus WAN latency).
+//
+// At 1,000 nodes that is ~8·ProbeInterval + ~0.7 s: with 0.8 s, about 7 s, under the 10 s of
+// issue 4 with margin (internal/mesh/sim_test.go measures it; 1 s gave 10.3 s). The costs:
+//   - Probe traffic is 1/ProbeInterval pings and acks per node (1.25/s, about +25% over 1 s, still
+//     far under 1 KiB/s per node with push/pull; BENCHMARKS.md "Mesh simulation").
+//   - A suspected node has SuspicionMult·log10(N)·ProbeInterval to refute (4.8 s at 1,000 nodes,
+//     1.6 s at 10 or fewer) instead of 6 s and 2 s: a node that stalls longer than that (a stopped
+//     VM, a starved process) is declared dead and comes back alive when it refutes. SuspicionMult
+//     2 is the smallest that leaves time for a refutation to spread across a WAN; with 2,
+//     memberlist expects no confirmations, so Lifeguard's SuspicionMaxTimeoutMult never applies.
+//   - WAN round trips. A probe counts the target's direct ack until the end of the interval
+//     (800 ms), whatever ProbeTimeout says: any terrestrial round trip (< 400 ms) passes.
+//     ProbeTimeout (300 ms) is only when the prober stops relying on the direct ack alone and
+//     also asks 3 other nodes to ping the target and tries TCP: these safety nets get
+//     ProbeInterval-ProbeTimeout = 500 ms, the same as before (1 s - 500 ms), and they are what
+//     keeps a lost ping from becoming a suspicion (two round trips each: links up to ~250 ms).
+//     That window matters more than ProbeTimeout: in the simulation with 5% loss and WAN latency
+//     x4 (80-472 ms round trips), 300 ms (window 500 ms) gave no false suspicion, as 1 s/500 ms
+//     did, while 400 ms (window 400 ms) gave 1,443 in 8 min and live nodes declared dead. The
+//     price of 300 ms is bytes, not false alarms: between sites more than 300 ms apart every probe
+//     also sends the indirect pings (in that x4 simulation 1.1 KiB/s per node instead of 0.4;
+//     at 10-59 ms one way it does not happen). A mesh whose sites are mostly that far apart
+//     should raise ProbeInterval (to about three round trips) rather than shrink the window.
+//     Also, the helpers' nacks (sent ProbeTimeout after their ping) now come back before the
+//     deadline over links under ~200 ms, so Lifeguard tells a dead target from a prober that is
+//     itself unhealthy; with 500 ms of 1 s they always came too late and every failed probe
+//     counted against the prober's own health.
+//   - Gossip every 100 ms to 4 nodes (memberlist's LAN default: 200 ms to 3) spreads a suspect or
+//     dead message to 1,000 nodes in well under a second; memberlist sends a message a fixed
+//     number of times whatever the interval, and an idle mesh sends no gossip packets, so it costs
+//     no steady-state bytes.
 func config() *memberlist.Config {
 	cfg := memberlist.DefaultLANConfig()
-	cfg.ProbeInterval = time.Second
-	cfg.ProbeTimeout = 500 * time.Millisecond
+	cfg.ProbeInterval = 800 * time.Millisecond
+	cfg.ProbeTimeout = 300 * time.Millisecond
 	cfg.SuspicionMult = 2
+	cfg.GossipInterval = 100 * time.Millisecond
+	cfg.GossipNodes = 4
 	cfg.PushPullInterval = 60 * time.Second
 	cfg.GossipToTheDeadTime = 60 * time.Second
 	cfg.TCPTimeout = 10 * time.Second

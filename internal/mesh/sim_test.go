@@ -1,14 +1,18 @@
 package mesh_test
 
 import (
+	"bytes"
 	"flag"
 	"fmt"
+	"io"
+	"log"
 	"math"
 	"math/rand/v2"
 	"slices"
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -28,8 +32,8 @@ import (
 //
 //	go test ./internal/mesh -run TestMeshSim -v -timeout 2h -meshsim.full
 //
-// 1,000 nodes in 100 sites of 10. -meshsim.nodes, -meshsim.sites, -meshsim.profile, -meshsim.loss
-// and -meshsim.seed change it. The seed drives simNet (loss); memberlist draws its own random
+// 1,000 nodes in 100 sites of 10. -meshsim.nodes, -meshsim.sites, -meshsim.profile, -meshsim.loss,
+// -meshsim.wan, -meshsim.probeinterval, -meshsim.probetimeout and -meshsim.seed change it. The seed drives simNet (loss); memberlist draws its own random
 // numbers, so a run is not replayed exactly.
 var (
 	simFull    = flag.Bool("meshsim.full", false, "run the mesh simulation with 1,000 nodes in 100 sites (takes many minutes)")
@@ -37,6 +41,9 @@ var (
 	simSitesF  = flag.Int("meshsim.sites", 0, "sites in the mesh simulation (default nodes/10, at least 2)")
 	simProfile = flag.String("meshsim.profile", "", "gossip settings to simulate, comma-separated: "+strings.Join(profileNames(), ", ")+" (default current)")
 	simLoss    = flag.Float64("meshsim.loss", 0, "probability that a packet is lost")
+	simWAN     = flag.Float64("meshsim.wan", 1, "multiply the latency between sites by this (1: 10-59 ms one way)")
+	simProbeI  = flag.Duration("meshsim.probeinterval", 0, "override the profile's probe interval")
+	simProbeT  = flag.Duration("meshsim.probetimeout", 0, "override the profile's probe timeout")
 	simEvents  = flag.Int("meshsim.events", 0, "joins and failures to measure, one at a time (default 1, 3 with -meshsim.full)")
 	simSeed    = flag.Uint64("meshsim.seed", 0, "seed of the simulated network (0: random)")
 )
@@ -54,11 +61,19 @@ var simProfiles = map[string]func(*memberlist.Config){
 		c.ProbeTimeout, c.ProbeInterval, c.GossipNodes = w.ProbeTimeout, w.ProbeInterval, w.GossipNodes
 		c.GossipInterval, c.GossipToTheDeadTime = w.GossipInterval, w.GossipToTheDeadTime
 	},
-	// lan: memberlist's DefaultLANConfig timings (suspicion 4·log10(N) probe intervals, push/pull
-	// every 30 s): what minicloud ran before it was tuned for 1,000 nodes.
+	// lan: memberlist's DefaultLANConfig timings (probe every 1 s with a 500 ms timeout,
+	// suspicion 4·log10(N) probe intervals, push/pull every 30 s, gossip every 200 ms to 3
+	// nodes): what minicloud ran before it was tuned for 1,000 nodes.
 	"lan": func(c *memberlist.Config) {
 		l := memberlist.DefaultLANConfig()
 		c.SuspicionMult, c.PushPullInterval, c.GossipToTheDeadTime = l.SuspicionMult, l.PushPullInterval, l.GossipToTheDeadTime
+		c.ProbeInterval, c.ProbeTimeout, c.GossipInterval, c.GossipNodes = l.ProbeInterval, l.ProbeTimeout, l.GossipInterval, l.GossipNodes
+	},
+	// probe1s: the first tuning for 1,000 nodes (current but for probing every 1 s with a 500 ms
+	// timeout and gossip every 200 ms to 3 nodes): a failure took 10.3 s to reach every node.
+	"probe1s": func(c *memberlist.Config) {
+		c.ProbeInterval, c.ProbeTimeout = time.Second, 500*time.Millisecond
+		c.GossipInterval, c.GossipNodes = 200*time.Millisecond, 3
 	},
 }
 
@@ -72,7 +87,7 @@ func profileNames() []string {
 }
 
 // simLatency is the one-way delay between sites: 0.5 ms inside a site, 10 to 59 ms between two
-// sites (a fixed figure per pair, the same both ways).
+// sites (a fixed figure per pair, the same both ways), times -meshsim.wan.
 func simLatency(a, b int) time.Duration {
 	if a == b {
 		return 500 * time.Microsecond
@@ -80,7 +95,7 @@ func simLatency(a, b int) time.Duration {
 	if a > b {
 		a, b = b, a
 	}
-	return time.Duration(10+(a*131+b*71)%50) * time.Millisecond
+	return time.Duration(*simWAN * float64(time.Duration(10+(a*131+b*71)%50)*time.Millisecond))
 }
 
 func TestMeshSim(t *testing.T) {
@@ -114,8 +129,22 @@ func TestMeshSim(t *testing.T) {
 		if !ok {
 			t.Fatalf("no profile %q; have %v", name, profileNames())
 		}
+		if *simProbeI > 0 || *simProbeT > 0 {
+			profile := tune
+			tune = func(c *memberlist.Config) {
+				profile(c)
+				if *simProbeI > 0 {
+					c.ProbeInterval = *simProbeI
+				}
+				if *simProbeT > 0 {
+					c.ProbeTimeout = *simProbeT
+				}
+			}
+		}
 		t.Run(name, func(t *testing.T) {
-			t.Logf("seed %d (-meshsim.seed to reuse)", seed)
+			cfg := simConfig(simParams{tune: tune})
+			t.Logf("seed %d (-meshsim.seed to reuse), loss %g, WAN latency x%g, probe every %v (timeout %v), gossip every %v to %d",
+				seed, *simLoss, *simWAN, cfg.ProbeInterval, cfg.ProbeTimeout, cfg.GossipInterval, cfg.GossipNodes)
 			wall := time.Now()
 			var r simResult
 			synctest.Test(t, func(t *testing.T) {
@@ -128,6 +157,11 @@ func TestMeshSim(t *testing.T) {
 			}
 			if r.failAll() > 3*time.Minute {
 				t.Errorf("a failure took %v (simulated) to be known by every node", r.failAll())
+			}
+			// Without loss nothing but a crash makes a probe fail: a live node declared dead is a
+			// failure detector that is too hasty for the WAN latencies simulated.
+			if *simLoss == 0 && r.falseDead > 0 {
+				t.Errorf("live nodes were declared dead by live nodes %d times without packet loss", r.falseDead)
 			}
 			t.Logf("goals: join < 10s: %v; failure < 10s: %v; gossip < 1 KiB/s per node: %v",
 				r.joinAll() < 10*time.Second, r.failAll() < 10*time.Second, r.bytesPerNodeSec < 1024)
@@ -154,9 +188,13 @@ type simResult struct {
 	streamBytesNodeS float64
 	headersPerNodeS  float64 // IP+UDP headers the packets would add (28 bytes each)
 	lost             int64
-	// For each join and each failure: when every node (and half of them) knew.
-	joins, joinsP50 []time.Duration
-	fails, failsP50 []time.Duration
+	// In the steady-state window, where no node fails: probes that failed and made their prober
+	// suspect a live node, refutations, and (observer, node) pairs where a live node was declared
+	// dead by a live one. falseDead counts the whole run, cold start and events included.
+	suspected, refuted, deadWindow, falseDead int64
+	// For each join and each failure: when every node (and half of them, and the first) knew.
+	joins, joinsP50         []time.Duration
+	fails, failsP50, fails0 []time.Duration
 }
 
 func (r simResult) joinAll() time.Duration { return slices.Max(append([]time.Duration{0}, r.joins...)) }
@@ -172,9 +210,11 @@ func secs(ds []time.Duration) string {
 
 func (r simResult) String() string {
 	return fmt.Sprintf("nodes=%d sites=%d form_s=%.1f settle_s=%.0f join_all_s=%s (p50 %s) fail_all_s=%s (p50 %s) "+
-		"window_s=%.0f gossip_B_per_node_s=%.0f (packets %.0f B/s in %.1f pkt/s, +%.0f B/s IP/UDP headers; streams %.0f B/s) lost_pkts=%d",
+		"(first %s) window_s=%.0f gossip_B_per_node_s=%.0f (packets %.0f B/s in %.1f pkt/s, +%.0f B/s IP/UDP headers; streams %.0f B/s) "+
+		"lost_pkts=%d window_false_suspicions=%d refutations=%d false_dead=%d false_dead_run=%d",
 		r.nodes, r.sites, r.form.Seconds(), r.settle.Seconds(), secs(r.joins), secs(r.joinsP50), secs(r.fails), secs(r.failsP50),
-		r.window.Seconds(), r.bytesPerNodeSec, r.packetBytesNodeS, r.packetsPerNodeS, r.headersPerNodeS, r.streamBytesNodeS, r.lost)
+		secs(r.fails0), r.window.Seconds(), r.bytesPerNodeSec, r.packetBytesNodeS, r.packetsPerNodeS, r.headersPerNodeS,
+		r.streamBytesNodeS, r.lost, r.suspected, r.refuted, r.deadWindow, r.falseDead)
 }
 
 type simNode struct {
@@ -192,6 +232,40 @@ type simCluster struct {
 	slots map[int]int // hosts started per site
 	// tables, if set, gives node i its replicated tables (tables_test.go).
 	tables func(i int) map[string]mesh.Table
+	watch  simWatch
+}
+
+// simWatch counts failure-detector events across all nodes: from memberlist's log, probes that
+// failed (the prober suspects the node) and refutations (a node learnt it is suspected or dead
+// and announced itself alive); from its events, nodes declared dead while their host was up.
+type simWatch struct {
+	net                           *simNet
+	suspected, refuted, falseDead atomic.Int64
+}
+
+func (w *simWatch) Write(p []byte) (int, error) {
+	switch {
+	case bytes.Contains(p, []byte("memberlist: Suspect ")) && bytes.Contains(p, []byte("has failed, no acks")):
+		w.suspected.Add(1)
+	case bytes.Contains(p, []byte("memberlist: Refuting a suspect")) || bytes.Contains(p, []byte("memberlist: Refuting a dead")):
+		w.refuted.Add(1)
+	}
+	return len(p), nil
+}
+
+// watchEvents passes memberlist's events on to the mesh, counting false deaths on the way (not
+// those a crashed host's node, cut off from all, declares).
+type watchEvents struct {
+	memberlist.EventDelegate
+	w    *simWatch
+	host *simHost // the observer's
+}
+
+func (e watchEvents) NotifyLeave(n *memberlist.Node) {
+	if h := e.w.net.lookup(n.Address()); h != nil && !h.down.Load() && !e.host.down.Load() {
+		e.w.falseDead.Add(1)
+	}
+	e.EventDelegate.NotifyLeave(n)
 }
 
 // start starts node i of site on the simulated network, joining join.
@@ -217,6 +291,9 @@ func (c *simCluster) start(i, site int, join []string) *simNode {
 		Memberlist: func(cfg *memberlist.Config) {
 			cfg.Transport = host
 			c.p.tune(cfg)
+			c.watch.net = c.net
+			cfg.Logger = log.New(io.MultiWriter(cfg.Logger.Writer(), &c.watch), "", 0)
+			cfg.Events = watchEvents{cfg.Events, &c.watch, host}
 		},
 	})
 	if err != nil {
@@ -338,8 +415,10 @@ func runSim(t *testing.T, p simParams) (r simResult) {
 	}
 	r.window = max(20*time.Second, 2*pushPullPeriod(p, p.nodes))
 	pk0, pb0, sb0, _, lost0 := c.net.totals()
+	sus0, ref0, dead0 := c.watch.suspected.Load(), c.watch.refuted.Load(), c.watch.falseDead.Load()
 	time.Sleep(r.window)
 	pk1, pb1, sb1, _, lost1 := c.net.totals()
+	r.suspected, r.refuted, r.deadWindow = c.watch.suspected.Load()-sus0, c.watch.refuted.Load()-ref0, c.watch.falseDead.Load()-dead0
 	per := float64(p.nodes) * r.window.Seconds()
 	r.packetsPerNodeS = float64(pk1-pk0) / per
 	r.packetBytesNodeS = float64(pb1-pb0) / per
@@ -381,9 +460,12 @@ func runSim(t *testing.T, p simParams) (r simResult) {
 		}
 		r.fails = append(r.fails, quantile(seen, 1))
 		r.failsP50 = append(r.failsP50, quantile(seen, 0.5))
-		t.Logf("failure %d: every node sees %s dead after %v (half after %v)", k+1, victim.id, quantile(seen, 1), quantile(seen, 0.5))
+		r.fails0 = append(r.fails0, slices.Min(seen))
+		t.Logf("failure %d: every node sees %s dead after %v (half after %v, the first after %v)", k+1, victim.id,
+			quantile(seen, 1), quantile(seen, 0.5), slices.Min(seen))
 		time.Sleep(quiet)
 	}
+	r.falseDead = c.watch.falseDead.Load()
 	return r
 }
 
