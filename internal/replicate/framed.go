@@ -301,22 +301,38 @@ func (c *frameConn) readLoop() {
 // connection, presumes the connection dead (a peer cut off without a reset) and replaces it.
 const silentFor = 5 * time.Second
 
-func (c *frameConn) call(ctx context.Context, op string, body []byte) ([]byte, error) {
-	ch := make(chan frame, 1)
-	start := time.Now()
+// register gives w a request id. With checkSilent (callbacks have no deadline of their own), a
+// peer that answered nothing for silentFor while requests were waiting all that time is presumed
+// cut off, as call presumes when its deadline passes.
+func (c *frameConn) register(w waiter, checkSilent bool) (uint64, error) {
 	c.mu.Lock()
 	if c.err != nil {
 		err := c.err
 		c.mu.Unlock()
-		return nil, err
+		return 0, err
+	}
+	if checkSilent && len(c.pending) > 0 && time.Since(c.pendingSince) > silentFor && time.Since(time.Unix(0, c.lastRead.Load())) > silentFor {
+		c.mu.Unlock()
+		c.fail(errors.New("peer stopped answering"))
+		return 0, fmt.Errorf("%w: peer stopped answering", errConnLost)
 	}
 	if len(c.pending) == 0 {
 		c.pendingSince = time.Now()
 	}
 	c.nextID++
+	c.pending[c.nextID] = w
 	id := c.nextID
-	c.pending[id] = waiter{ch: ch}
 	c.mu.Unlock()
+	return id, nil
+}
+
+func (c *frameConn) call(ctx context.Context, op string, body []byte) ([]byte, error) {
+	ch := make(chan frame, 1)
+	start := time.Now()
+	id, err := c.register(waiter{ch: ch}, false)
+	if err != nil {
+		return nil, err
+	}
 	if err := c.fw.write(frame{id: id, kind: kindRequest, op: op, body: body}); err != nil {
 		c.fail(err)
 		return nil, fmt.Errorf("%w: %v", errConnLost, err)
@@ -363,28 +379,11 @@ func answerOf(f frame) ([]byte, error) {
 // caller stops waiting for it whenever it wants (readKey's hedging and context). This saves
 // the read path a goroutine, and a wake-up of it, per replica asked.
 func (c *frameConn) callAsync(op string, body []byte, cb func([]byte, error)) {
-	c.mu.Lock()
-	if c.err != nil {
-		err := c.err
-		c.mu.Unlock()
+	id, err := c.register(waiter{cb: cb}, true)
+	if err != nil {
 		cb(nil, err)
 		return
 	}
-	// Callbacks have no deadline of their own: a peer that answered nothing for silentFor while
-	// requests were waiting all that time is presumed cut off, as in call.
-	if len(c.pending) > 0 && time.Since(c.pendingSince) > silentFor && time.Since(time.Unix(0, c.lastRead.Load())) > silentFor {
-		c.mu.Unlock()
-		c.fail(errors.New("peer stopped answering"))
-		cb(nil, fmt.Errorf("%w: peer stopped answering", errConnLost))
-		return
-	}
-	if len(c.pending) == 0 {
-		c.pendingSince = time.Now()
-	}
-	c.nextID++
-	id := c.nextID
-	c.pending[id] = waiter{cb: cb}
-	c.mu.Unlock()
 	if err := c.fw.write(frame{id: id, kind: kindRequest, op: op, body: body}); err != nil {
 		c.fail(err) // calls cb unless the answer already came
 	}
