@@ -42,12 +42,11 @@ type JournalMessage struct {
 	FromPeer bool // delivered by another node of the site, which journals it as its own
 }
 
-// addJournal installs Options.Journal before the broker serves, so that no message is
-// acknowledged unjournaled, not even one a client resends the moment the listener opens.
+// addJournal installs the journal hook, with Options.Journal (or none), before the broker
+// serves, so that no message is acknowledged unjournaled, not even one a client resends the
+// moment the listener opens. It is installed without a journal too: it is what publishes a
+// client's QoS 1 messages before acknowledging them (acker.go).
 func (b *Broker) addJournal(j Journal) error {
-	if j == nil {
-		return nil
-	}
 	if err := b.srv.AddHook(&journalHook{b: b, j: j}, nil); err != nil {
 		return fmt.Errorf("mqtt journal hook: %w", err)
 	}
@@ -58,7 +57,7 @@ func (b *Broker) addJournal(j Journal) error {
 type journalHook struct {
 	mochi.HookBase
 	b *Broker
-	j Journal
+	j Journal // nil: none
 }
 
 func (h *journalHook) ID() string { return "minicloud-journal" }
@@ -68,13 +67,22 @@ func (h *journalHook) Provides(b byte) bool {
 }
 
 func (h *journalHook) OnPublish(cl *mochi.Client, pk packets.Packet) (packets.Packet, error) {
-	if strings.HasPrefix(pk.TopicName, "$") || cl == h.b.acked || cl == h.b.imported {
-		return pk, nil // the acker's publishes were journaled when their client sent them, imported ones on import
+	if cl == h.b.acked {
+		// The acker's publish of a client's message (journaled when the client sent it): it
+		// is the client's again (see stashOrigin).
+		restoreOrigin(&pk)
+		return pk, nil
+	}
+	if cl == h.b.imported {
+		return pk, nil // journaled on import
 	}
 	fromPeer := cl == h.b.fromPeer
-	p := h.j.Record(JournalMessage{pk.TopicName, pk.Payload, pk.FixedHeader.Qos, pk.FixedHeader.Retain, fromPeer})
+	var p Pending
+	if h.j != nil && !strings.HasPrefix(pk.TopicName, "$") {
+		p = h.j.Record(JournalMessage{pk.TopicName, pk.Payload, pk.FixedHeader.Qos, pk.FixedHeader.Retain, fromPeer})
+	}
 	qos := pk.FixedHeader.Qos
-	if !cl.Net.Inline && qos == 1 && (p != nil || h.b.ackers.busy(cl)) {
+	if !cl.Net.Inline && qos == 1 {
 		h.b.ackers.publish(cl, pk, p) // acker.go: published now, acknowledged once journaled
 		return pk, packets.ErrRejectPacket
 	}
@@ -94,5 +102,7 @@ func (h *journalHook) OnPublish(cl *mochi.Client, pk packets.Packet) (packets.Pa
 func (h *journalHook) OnDisconnect(cl *mochi.Client, _ error, _ bool) { h.b.ackers.done(cl) }
 
 func (h *journalHook) OnWillSent(_ *mochi.Client, pk packets.Packet) {
-	h.j.Record(JournalMessage{Topic: pk.TopicName, Payload: pk.Payload, QoS: pk.FixedHeader.Qos, Retain: pk.FixedHeader.Retain})
+	if h.j != nil {
+		h.j.Record(JournalMessage{Topic: pk.TopicName, Payload: pk.Payload, QoS: pk.FixedHeader.Qos, Retain: pk.FixedHeader.Retain})
+	}
 }

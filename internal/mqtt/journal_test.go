@@ -204,3 +204,31 @@ func TestJournalAcksBatchedInOrder(t *testing.T) {
 		}
 	}
 }
+
+// TestNoLocal: an MQTT 5 subscription with No Local does not get its own client's messages
+// back, though the broker publishes a client's QoS 1 messages through an in-process client
+// (acker.go); other clients' messages it gets.
+func TestNoLocal(t *testing.T) {
+	e := newEnv(t)
+	c := dialV5(t, e.addr)
+	if code := c.connect("nolocal", rootKey, rootSecret, nil); code != 0 {
+		t.Fatalf("CONNACK %#x", code)
+	}
+	c.send(packets.Packet{
+		FixedHeader: packets.FixedHeader{Type: packets.Subscribe, Qos: 1},
+		PacketID:    7,
+		Filters:     packets.Subscriptions{{Filter: "nl/#", Qos: 1, NoLocal: true}},
+	}, (*packets.Packet).SubscribeEncode)
+	if codes := c.expect(packets.Suback).ReasonCodes; len(codes) != 1 || codes[0] != 1 {
+		t.Fatalf("SUBACK %v", codes)
+	}
+	for _, qos := range []byte{0, 1} {
+		c.send(packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Publish, Qos: qos}, PacketID: 9,
+			TopicName: "nl/own", Payload: []byte("own")}, (*packets.Packet).PublishEncode)
+	}
+	c.expect(packets.Puback) // not the QoS 0 or 1 message back before it
+	wait(t, e.client(rootKey, "other").Publish("nl/other", 1, false, "other"), "publish")
+	if pk := c.expect(packets.Publish); string(pk.Payload) != "other" {
+		t.Fatalf("got %q on %s, want the other client's message", pk.Payload, pk.TopicName)
+	}
+}
