@@ -76,10 +76,14 @@ check "persistent session gets messages queued while away" bash -c "
 mosquitto_pub $R -q 1 -t t/cmd -m after1 && mosquitto_pub $R -q 1 -t t/cmd -m after2 && mosquitto_pub $R -t t/durable -r -q 1 -m still
 sleep 0.3
 kill -9 "$PID"; wait "$PID" 2>/dev/null; start
-check "after kill -9: queued messages of a persistent session" bash -c "[ \"\$(mosquitto_sub $R -c -i field7 -q 1 -t t/cmd -C 2 -W 5 | tr '\n' ' ')\" = 'after1 after2 ' ]"
+# QoS 1 is at least once: a message whose PUBACK the broker had not read when the subscriber
+# closed its connection (mosquitto_sub -C exits right after its last message) comes again. So
+# the session may first get such a copy of an earlier message again; what must come is every
+# queued message, in order.
+check "after kill -9: queued messages of a persistent session" bash -c "[ \"\$(mosquitto_sub $R -c -i field7 -q 1 -t t/cmd -C 5 -W 5 | grep -x 'after[12]' | tr '\n' ' ')\" = 'after1 after2 ' ]"
 check "after kill -9: retained message" bash -c "mosquitto_sub $R -t t/durable -C 1 -W 5 | grep -qx still"
 check "after kill -9: the session's subscription" bash -c "
-  mosquitto_sub $R -c -i field7 -q 1 -t t/cmd -C 1 -W 5 >'$T/live' & s=\$!; sleep 0.5
+  mosquitto_sub $R -c -i field7 -q 1 -t t/cmd -C 3 -W 5 >'$T/live' & s=\$!; sleep 0.5
   mosquitto_pub $R -q 1 -t t/cmd -m live; wait \$s; grep -qx live '$T/live'"
 
 check "wrong secret refused (3.1.1: bad user name or password)" bash -c "! mosquitto_pub -h 127.0.0.1 -p $MP -u $MINICLOUD_ROOT_ACCESS_KEY -P wrong -t x -m y 2>'$T/e' && grep -qi 'bad user name or password' '$T/e'"
