@@ -142,9 +142,7 @@ func (h *flowHook) run() {
 		case <-t.C:
 		}
 		h.sample()
-		if h.watch.Load() != nil {
-			h.subsOf.Store(&sync.Map{}) // subscriptions may have changed; a sample's age is fine
-		}
+		h.subsOf.Store(&sync.Map{}) // subscriptions may have changed; a sample's age is fine
 		next := make(chan struct{})
 		close(*h.tick.Swap(&next))
 	}
@@ -188,37 +186,70 @@ func (h *flowHook) close() {
 	<-h.done
 }
 
-// OnPublish waits, before mochi fans a message out, for the congested subscribers of its topic.
+// OnPublish waits, before mochi fans a message out, for the congested subscribers of its topic:
+// those the sampler marked, and any found over pressureHigh now. The sampler may run late on a
+// busy machine while many publishers fill a subscriber's queue (100 publishers overflowed one
+// between two samples, and mochi dropped what did not fit), so each publish also looks at its
+// subscribers' queues itself: a channel length and a read-locked count per subscriber.
 func (h *flowHook) OnPublish(cl *mochi.Client, pk packets.Packet) (packets.Packet, error) {
-	w := h.watch.Load()
-	if w == nil || cl == h.b.acked {
+	if cl == h.b.acked {
 		return pk, nil // the acker's publishes waited when their client sent them
 	}
-	for _, id := range h.subscribers(pk.TopicName) {
-		h.waitFor(cl, (*w)[id])
+	w := h.watch.Load()
+	for _, sub := range h.subscribers(pk.TopicName) {
+		if sub.cl == cl {
+			continue
+		}
+		if w != nil && (*w)[sub.cl.ID] == sub.cl || sub.pressure(h) >= pressureHigh {
+			h.waitFor(cl, sub.cl)
+		}
 	}
 	return pk, nil
 }
 
-// subscribers lists the client ids subscribed to topic, remembered until the next sample: a
-// walk of mochi's topic tree costs as much as the rest of a publish.
-func (h *flowHook) subscribers(topic string) []string {
+// subRef is a subscriber and its outbound queue, looked up once per sample.
+type subRef struct {
+	cl *mochi.Client
+	q  reflect.Value // mochi's outbound channel; invalid if a mochi upgrade removed it
+}
+
+func (r subRef) pressure(h *flowHook) float64 {
+	q := 0
+	if r.q.IsValid() {
+		q = r.q.Len()
+	}
+	return max(float64(q)/h.maxQueue, float64(r.cl.State.Inflight.Len())/h.maxIn)
+}
+
+// subscribers lists the connected clients subscribed to topic, remembered until the next
+// sample: a walk of mochi's topic tree costs as much as the rest of a publish. (A client that
+// reconnects meanwhile is a new *Client: the old one is closed, which waitFor skips.)
+func (h *flowHook) subscribers(topic string) []subRef {
 	m := h.subsOf.Load()
-	if ids, ok := m.Load(topic); ok {
-		return ids.([]string)
+	if cls, ok := m.Load(topic); ok {
+		return cls.([]subRef)
 	}
 	subs := h.b.srv.Topics.Subscribers(topic)
-	ids := make([]string, 0, len(subs.Subscriptions))
+	cls := make([]subRef, 0, len(subs.Subscriptions))
+	add := func(id string) {
+		if c, ok := h.b.srv.Clients.Get(id); ok && !c.Net.Inline {
+			r := subRef{cl: c}
+			if outboundField >= 0 {
+				r.q = reflect.ValueOf(&c.State).Elem().Field(outboundField)
+			}
+			cls = append(cls, r)
+		}
+	}
 	for id := range subs.Subscriptions {
-		ids = append(ids, id)
+		add(id)
 	}
 	for _, group := range subs.Shared {
 		for id := range group {
-			ids = append(ids, id)
+			add(id)
 		}
 	}
-	m.Store(topic, ids)
-	return ids
+	m.Store(topic, cls)
+	return cls
 }
 
 func (h *flowHook) waitFor(publisher, sub *mochi.Client) {
