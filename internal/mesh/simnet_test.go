@@ -185,6 +185,12 @@ func (h *simHost) DialAddressTimeout(a memberlist.Address, timeout time.Duration
 	client, server := net.Pipe()
 	select {
 	case dst.streams <- countConn{server, &dst.sentStream}:
+		select {
+		case <-dst.done:
+			// Queued as dst shut down: nobody will read it (see Shutdown).
+			server.Close()
+		default:
+		}
 		return countConn{client, &h.sentStream}, nil
 	case <-dst.done:
 	case <-time.After(timeout):
@@ -201,6 +207,17 @@ func (h *simHost) Shutdown() error {
 	h.once.Do(func() {
 		h.down.Store(true)
 		close(h.done)
+		// Streams queued but never accepted are closed, as a real host's kernel resets them:
+		// a net.Pipe writer with no reader and no deadline would otherwise wait forever (a
+		// table send blocked so in Mesh.Close: the bubble deadlocked, seen once in CI).
+		for {
+			select {
+			case c := <-h.streams:
+				c.Close()
+			default:
+				return
+			}
+		}
 	})
 	return nil
 }
