@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
-	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"strconv"
@@ -264,22 +263,16 @@ func (s *Store) DropRecord(m RecordMsg) (bool, error) {
 
 // ScanBucket calls fn for every record of bucket on this replica, in key order.
 func (s *Store) ScanBucket(ctx context.Context, bucket string, fn func(RecordMsg) error) error {
-	p := objPrefix(bucket)
-	return s.scan(p, func(k, v []byte) (bool, error) {
-		if err := ctx.Err(); err != nil {
-			return false, err
-		}
-		key, ver, ok := splitVersionKey(k, len(p))
-		if !ok {
-			return true, nil
-		}
-		return true, fn(RecordMsg{Bucket: bucket, Key: key, Version: ver, Enc: append([]byte(nil), v...)})
-	})
+	return s.scanBucket(ctx, bucket, false, fn)
 }
 
 // ScanBucketHeads is ScanBucket with each record's encoding cut after its header (no inline
 // data): enough to identify records and read their flags, without copying every object's bytes.
 func (s *Store) ScanBucketHeads(ctx context.Context, bucket string, fn func(RecordMsg) error) error {
+	return s.scanBucket(ctx, bucket, true, fn)
+}
+
+func (s *Store) scanBucket(ctx context.Context, bucket string, heads bool, fn func(RecordMsg) error) error {
 	p := objPrefix(bucket)
 	return s.scan(p, func(k, v []byte) (bool, error) {
 		if err := ctx.Err(); err != nil {
@@ -289,9 +282,11 @@ func (s *Store) ScanBucketHeads(ctx context.Context, bucket string, fn func(Reco
 		if !ok {
 			return true, nil
 		}
-		if n, w := binary.Uvarint(v); w > 0 && n <= uint64(len(v)-w) {
-			v = v[:w+int(n)]
+		m := RecordMsg{Bucket: bucket, Key: key, Version: ver, Enc: v}
+		if heads {
+			m, _ = HeadOf(m)
 		}
-		return true, fn(RecordMsg{Bucket: bucket, Key: key, Version: ver, Enc: append([]byte(nil), v...)})
+		m.Enc = append([]byte(nil), m.Enc...)
+		return true, fn(m)
 	})
 }
