@@ -98,8 +98,14 @@ func simLatency(a, b int) time.Duration {
 	return time.Duration(*simWAN * float64(time.Duration(10+(a*131+b*71)%50)*time.Millisecond))
 }
 
+// raceBuild is set by race_test.go in -race builds.
+var raceBuild bool
+
 func TestMeshSim(t *testing.T) {
 	nodes, sites := 40, 0
+	if raceBuild {
+		nodes = 20 // the race detector's own memory (race_test.go); the checks are the same
+	}
 	if *simFull {
 		nodes = 1000
 	}
