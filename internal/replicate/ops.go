@@ -121,29 +121,30 @@ func decodeHeads(b []byte) ([]object.RecordMsg, []bool, error) {
 
 // Heads asks addr for the records of bucket/key: heads only (inline data cut) unless full.
 func (c *Client) Heads(ctx context.Context, addr, bucket, key string, full bool) ([]object.RecordMsg, []bool, error) {
-	e := enc{}
-	e.str(bucket)
-	e.str(key)
-	e.bool(full)
-	resp, err := c.op(ctx, addr, opHeads, e.b)
+	resp, err := c.op(ctx, addr, opHeads, headsRequest(bucket, key, full))
 	if err != nil {
 		return nil, nil, err
 	}
 	return decodeHeads(resp)
 }
 
-// headsAsync is Heads with the answer given to done (from another goroutine, possibly before
-// headsAsync returns); done must not block.
-func (c *Client) headsAsync(ctx context.Context, addr, bucket, key string, full bool, done func([]object.RecordMsg, []bool, error)) {
+func headsRequest(bucket, key string, full bool) []byte {
 	e := enc{}
 	e.str(bucket)
 	e.str(key)
 	e.bool(full)
+	return e.b
+}
+
+// headsAsync is Heads with the answer given to done (from another goroutine, possibly before
+// headsAsync returns); done must not block.
+func (c *Client) headsAsync(ctx context.Context, addr, bucket, key string, full bool, done func([]object.RecordMsg, []bool, error)) {
+	req := headsRequest(bucket, key, full)
 	if c.frames != nil {
 		// Only on a connection already open: dialling here would hold up the caller (a peer
 		// cut off makes it wait for the dial timeout, where the caller would rather hedge).
 		if conn := c.frames.open(addr); conn != nil {
-			conn.callAsync(opHeads, e.b, func(resp []byte, err error) {
+			conn.callAsync(opHeads, req, func(resp []byte, err error) {
 				if err != nil {
 					done(nil, nil, err)
 					return
