@@ -25,7 +25,7 @@ type StreamStatus struct {
 	Name       string              `json:"name"`
 	MessagesIn uint64              `json:"messagesIn"`
 	LogBytes   int64               `json:"logBytes"`
-	Targets    []stream.TargetInfo `json:"targets,omitempty"` // forwards, archives, then import
+	Targets    []stream.TargetInfo `json:"targets,omitempty"` // forwards, archives, import, then peer:NODE (catch-up)
 }
 
 func (n *Node) edgeStatus() *EdgeStatus {
@@ -47,6 +47,7 @@ func (n *Node) edgeStatus() *EdgeStatus {
 			if in.Import != nil {
 				s.Targets = append(s.Targets, *in.Import)
 			}
+			s.Targets = append(s.Targets, in.Peers...)
 			es.Streams = append(es.Streams, s)
 		}
 	}

@@ -2,8 +2,6 @@ package node
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"io"
 	"net/http"
 	"sync"
@@ -19,11 +17,14 @@ import (
 
 // Stream logs are replicated within the site as objects are (DESIGN I1): a message that a
 // stream logs is appended to this node's log and sent to every other live node of the site,
-// which appends it to its own log (as a Peer entry) and answers once that is durable; a QoS 1
-// or 2 publish is acknowledged only when this node's copy and W-1 of the peers' are (W is
-// --write-quorum). So an acknowledged message survives SIGKILL or the loss of the node it
-// entered through: it is in the logs of the nodes that acknowledged it, and was delivered to
-// their subscribers.
+// which appends it to its own log (as a Peer entry under the same id: origin node and offset
+// there) and answers once that is durable; a QoS 1 or 2 publish is acknowledged only when
+// this node's copy and W-1 of the peers' are (W is --write-quorum). So an acknowledged message
+// survives SIGKILL or the loss of the node it entered through: it is in the logs of the nodes
+// that acknowledged it, and was delivered to their subscribers. A node that missed copies
+// (down, stopped, its queue full) catches up from each other node's log (streamcatchup.go,
+// internal/stream/peersync.go): every node's log converges on every message of the site,
+// each once.
 //
 // What is weaker than objects, and why:
 //   - A peer that gossip says is alive but that fails (a SIGKILL not yet detected) or whose
@@ -31,8 +32,8 @@ import (
 //     fewer copies when fewer peers answer (counted in
 //     minicloud_stream_underreplicated_acks_total) rather than refused. An edge site keeps
 //     taking its sensors' data with one node left; objects refuse such writes.
-//   - A node that was down misses what was logged meanwhile (no hinted handoff or anti-entropy
-//     for logs); each node's log holds what reached it.
+//   - A node catches up from the node a message entered by, not from third nodes: a message
+//     whose origin is down stays missing on a node that lacks it until the origin is back.
 //   - Forwarding to other sites and archiving ship the copy of the node the message entered
 //     by (Local entries): if that node's disk is lost for good, the peer copies stay readable
 //     in the site but are not forwarded.
@@ -51,15 +52,18 @@ type siteJournal struct {
 var _ mqtt.Journal = (*siteJournal)(nil)
 
 func (j *siteJournal) Record(msg mqtt.JournalMessage) mqtt.Pending {
+	if msg.FromPeer {
+		return nil // logged when the replication RPC or catch-up brings it, under its id
+	}
 	r := j.repl.Load()
-	if msg.FromPeer && r != nil {
-		return nil // logged when the replication RPC brought it (receiveAppend)
+	if r == nil {
+		return j.m.Record(msg)
 	}
-	p := j.m.Record(msg)
-	if p == nil || r == nil {
-		return p
+	p, es := j.m.RecordForPeers(msg)
+	if p == nil {
+		return nil
 	}
-	return &replPending{p, r.replicate(msg, msg.QoS > 0)}
+	return &replPending{p, r.replicate(es, msg.QoS > 0)}
 }
 
 // replPending is a message durable once in this node's log and on W-1 peers.
@@ -92,9 +96,9 @@ type streamRepl struct {
 	wg             sync.WaitGroup
 }
 
-// replEntry is one message on its way to the peers.
+// replEntry is one message on its way to the peers: as each stream logged it.
 type replEntry struct {
-	msg  peerMsg
+	es   []stream.PeerEntry
 	r    *streamRepl
 	done chan struct{} // nil: nobody waits (QoS 0, or no peer to wait for)
 
@@ -183,22 +187,30 @@ func (n *Node) startStreamRepl(client *replicate.Client, j *siteJournal) *stream
 			Help: "Stream messages not copied to a peer of the site (its queue was full or it failed).",
 		}, func() float64 { return float64(r.dropped.Load()) }),
 	)
-	n.cluster.rpc.Mux.HandleFunc("POST /rpc/stream-append", r.receive)
+	n.cluster.rpc.Mux.HandleFunc("POST "+peerAppendPath, r.receive)
+	n.cluster.rpc.Mux.HandleFunc("GET "+catchUpPath, r.serveCatchUp)
 	r.refresh()
-	r.wg.Add(1)
+	r.wg.Add(2)
 	go r.watch()
+	go r.catchUpLoop()
 	j.repl.Store(r)
 	return r
 }
 
-// replicate queues msg for every live peer; the entry's wait returns once W-1 have it.
-func (r *streamRepl) replicate(msg mqtt.JournalMessage, durable bool) *replEntry {
+// replicate queues a message, as the streams logged it, for every live peer; the entry's wait
+// returns once W-1 have it.
+func (r *streamRepl) replicate(es []stream.PeerEntry, durable bool) *replEntry {
 	peers := *r.peers.Load()
 	if r.ctx.Err() != nil {
 		peers = nil // closing: nobody sends any more
 	}
-	e := &replEntry{msg: peerMsg{Topic: msg.Topic, Payload: append([]byte(nil), msg.Payload...), QoS: msg.QoS}, r: r,
-		targets: len(peers), need: min(r.want, len(peers))}
+	if len(es) > 0 {
+		payload := append([]byte(nil), es[0].Payload...) // the broker's buffer: copied once for every stream
+		for i := range es {
+			es[i].Payload = payload
+		}
+	}
+	e := &replEntry{es: es, r: r, targets: len(peers), need: min(r.want, len(peers))}
 	if durable {
 		if e.need > 0 {
 			e.done = make(chan struct{})
@@ -275,7 +287,8 @@ func (r *streamRepl) refresh() {
 func (r *streamRepl) send(ctx context.Context, p *replPeer) {
 	defer r.wg.Done()
 	batch := make([]*replEntry, 0, replBatch)
-	msgs := make([]peerMsg, 0, replBatch)
+	out := stream.PeerBatch{Origin: r.n.id, Entries: make([]stream.PeerEntry, 0, replBatch)}
+	var buf []byte
 	for {
 		select {
 		case <-ctx.Done():
@@ -293,11 +306,12 @@ func (r *streamRepl) send(ctx context.Context, p *replPeer) {
 				break fill
 			}
 		}
-		msgs = msgs[:0]
+		out.Entries = out.Entries[:0]
 		for _, e := range batch {
-			msgs = append(msgs, e.msg)
+			out.Entries = append(out.Entries, e.es...)
 		}
-		err := r.post(ctx, p.addr, msgs)
+		buf = stream.AppendPeerBatch(buf[:0], &out)
+		err := r.post(ctx, p.addr, buf)
 		if err != nil {
 			r.dropped.Add(int64(len(batch)))
 			r.n.log.Debug("stream replication to a peer failed", "peer", p.id, "messages", len(batch), "err", err)
@@ -320,15 +334,12 @@ func (r *streamRepl) drain(p *replPeer) {
 	}
 }
 
-// post sends a batch, trying again once on failure (a connection the peer closed while idle).
-func (r *streamRepl) post(ctx context.Context, addr string, msgs []peerMsg) error {
-	body, err := json.Marshal(msgs)
-	if err != nil {
-		return err
-	}
+// post sends an encoded batch, trying again once on failure (a connection the peer closed while
+// idle; the peer drops what it already logged).
+func (r *streamRepl) post(ctx context.Context, addr string, body []byte) error {
 	for attempt := 0; ; attempt++ {
 		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		err = r.client.Post(cctx, addr, "/rpc/stream-append", body)
+		err := r.client.Post(cctx, addr, peerAppendPath, body)
 		cancel()
 		if err == nil || attempt == 1 || ctx.Err() != nil {
 			return err
@@ -336,34 +347,40 @@ func (r *streamRepl) post(ctx context.Context, addr string, msgs []peerMsg) erro
 	}
 }
 
-// receive appends a peer's batch to this node's logs and answers once it is durable.
+// peerAppendPath carries live copies (a stream.PeerBatch). Its earlier JSON form, which bore no
+// ids, was POST /rpc/stream-append: a node of an older version gets an error from a node of
+// this one (counted as a dropped copy) and is caught up once it runs this one too.
+const peerAppendPath = "/rpc/stream-peer"
+
+// receive logs a peer's batch of live copies in this node's logs and answers once durable.
 func (r *streamRepl) receive(w http.ResponseWriter, req *http.Request) {
-	var msgs []peerMsg
-	if err := json.NewDecoder(io.LimitReader(req.Body, 64<<20)).Decode(&msgs); err != nil {
-		http.Error(w, "stream append: "+err.Error(), http.StatusBadRequest)
+	body, err := io.ReadAll(io.LimitReader(req.Body, 64<<20))
+	if err != nil {
+		http.Error(w, "stream copies: "+err.Error(), http.StatusBadRequest)
 		return
+	}
+	b, err := stream.DecodePeerBatch(body)
+	if err != nil {
+		http.Error(w, "stream copies: "+err.Error(), http.StatusBadRequest)
+		return
+	}
+	for _, e := range b.Entries {
+		if err := mqtt.ValidTopic(e.Topic); err != nil {
+			http.Error(w, "stream copies: "+err.Error(), http.StatusBadRequest)
+			return
+		}
 	}
 	m := r.n.streams.manager()
 	if m == nil {
-		http.Error(w, "stream append: no stream manager", http.StatusServiceUnavailable)
+		http.Error(w, "stream copies: no stream manager", http.StatusServiceUnavailable)
 		return
 	}
-	var waits []mqtt.Pending
-	for _, msg := range msgs {
-		if err := mqtt.ValidTopic(msg.Topic); err != nil {
-			http.Error(w, "stream append: "+err.Error(), http.StatusBadRequest)
-			return
-		}
-		if p := m.Record(mqtt.JournalMessage{Topic: msg.Topic, Payload: msg.Payload, QoS: msg.QoS, FromPeer: true}); p != nil {
-			waits = append(waits, p)
-		}
+	p, err := m.AppendPeer(b.Origin, b.Entries)
+	if err == nil {
+		err = p.Wait()
 	}
-	var errs []error
-	for _, p := range waits {
-		errs = append(errs, p.Wait())
-	}
-	if err := errors.Join(errs...); err != nil {
-		http.Error(w, "stream append: "+err.Error(), http.StatusInternalServerError)
+	if err != nil {
+		http.Error(w, "stream copies: "+err.Error(), http.StatusInternalServerError)
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)

@@ -4,7 +4,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/minicloud/minicloud/internal/mqtt"
+	"github.com/minicloud/minicloud/internal/stream"
 )
 
 // TestReplEntryCompletes: a message on its way to the site's peers is done once need of them
@@ -55,7 +55,7 @@ func TestReplicateWithoutPeers(t *testing.T) {
 		none := []*replPeer{}
 		r.peers.Store(&none)
 		r.ctx = t.Context()
-		e := r.replicate(mqttMsg("a/b"), true)
+		e := r.replicate([]stream.PeerEntry{{Stream: "s", Topic: "a/b", Payload: []byte("x")}}, true)
 		done := make(chan struct{})
 		go func() { e.wait(); close(done) }()
 		select {
@@ -67,8 +67,4 @@ func TestReplicateWithoutPeers(t *testing.T) {
 			t.Fatalf("W-1=%d: under-replicated %d, want %d", want, got, exp)
 		}
 	}
-}
-
-func mqttMsg(topic string) mqtt.JournalMessage {
-	return mqtt.JournalMessage{Topic: topic, Payload: []byte("x"), QoS: 1}
 }

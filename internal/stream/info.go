@@ -25,6 +25,11 @@ type Info struct {
 	Forwards []TargetInfo `json:"forwards,omitempty"`
 	Archives []TargetInfo `json:"archives,omitempty"`
 	Import   *TargetInfo  `json:"import,omitempty"` // this site receives the stream from others
+	// Peers: what this node's log holds of each other node of the site (peersync.go); Target
+	// is peer:NODE, Cursor the offset of that node's log below which every message that
+	// entered by it is here, Shipped the messages caught up from it, Backlog the entries of
+	// its log not checked yet when it last answered.
+	Peers []TargetInfo `json:"peers,omitempty"`
 }
 
 // TargetInfo is a forwarder's, archiver's or importer's progress on this node.
@@ -35,7 +40,8 @@ type TargetInfo struct {
 	Shipped    uint64 `json:"shipped"`           // messages shipped (imported) since the node started
 	Objects    uint64 `json:"objects"`
 	Lost       uint64 `json:"lost,omitempty"`              // dropped by retention before being shipped
-	Duplicates uint64 `json:"duplicatesDropped,omitempty"` // importer: already imported
+	Duplicates uint64 `json:"duplicatesDropped,omitempty"` // importer, peers: already held
+	Live       uint64 `json:"live,omitempty"`              // peers: messages logged from its live copies
 	LastError  string `json:"lastError,omitempty"`
 }
 
@@ -104,6 +110,9 @@ func (s *openStream) info() Info {
 	if w := s.workers["import"]; w != nil {
 		t := target("import", w)
 		in.Import = &t
+	}
+	if s.ps != nil {
+		in.Peers = s.ps.info()
 	}
 	return in
 }

@@ -64,8 +64,12 @@ type Log struct {
 	group   *Commit // completes when pending is written (SyncAlways: and fsynced)
 	next    uint64  // offset of the next append
 	lastLog int64   // log time of the last append, unix ns
-	closed  bool
-	failed  error // a write failed: the log takes no more appends until reopened
+	// localFrom: no Local entry has an offset in [localFrom, next). It is the offset after
+	// the last Local entry appended since the log opened (next at open before any): what a
+	// peer of the site needs to know that it holds every Local entry up to one (Entry.From).
+	localFrom uint64
+	closed    bool
+	failed    error // a write failed: the log takes no more appends until reopened
 
 	rmu       sync.RWMutex // guards segs and committed for readers
 	segs      []*segment
@@ -186,7 +190,7 @@ func (l *Log) load() error {
 	if l.lastLog == 0 && len(l.segs) > 1 {
 		l.lastLog = l.segs[len(l.segs)-2].first // an empty last segment: close enough to keep times from going back
 	}
-	l.committed = l.next
+	l.committed, l.localFrom = l.next, l.next
 	if l.f, err = os.OpenFile(last.path, os.O_WRONLY, 0); err != nil {
 		return fmt.Errorf("open segment %d for append: %w", last.base, err)
 	}
@@ -195,8 +199,10 @@ func (l *Log) load() error {
 }
 
 // Append adds entries to the log in order and returns the offset of the first and the group
-// whose Wait tells when they are done. A Local or Peer entry gets this node as origin and its
-// offset as sequence; an Imported one keeps its origin's. A zero Time becomes the log time.
+// whose Wait tells when they are done. A Local entry gets this node as origin, its offset as
+// sequence and its From; a Peer or Imported one keeps the origin and sequence it has (a Peer
+// entry without an origin is logged as this node's, as before peers carried ids). A zero Time
+// becomes the log time.
 func (l *Log) Append(es ...Entry) (uint64, *Commit, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -219,7 +225,11 @@ func (l *Log) Append(es ...Entry) (uint64, *Commit, error) {
 	for i := range es {
 		e := &es[i]
 		e.Offset, e.LogTime = l.next, time.Unix(0, now)
-		if e.Kind != Imported {
+		switch {
+		case e.Kind == Local:
+			e.Origin, e.Seq = l.o.Origin, e.Offset
+			e.From, l.localFrom = l.localFrom, e.Offset+1
+		case e.Kind == Peer && e.Origin == "":
 			e.Origin, e.Seq = l.o.Origin, e.Offset
 		}
 		if e.Time.IsZero() {

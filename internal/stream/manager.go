@@ -82,6 +82,7 @@ type openStream struct {
 	name    string // fixed; def may change (under Manager.mu)
 	def     Def
 	log     *Log
+	ps      *peerSync // what the log holds of the site's other nodes
 	workers map[string]*worker
 }
 
@@ -132,6 +133,8 @@ func Open(o Options) (*Manager, error) {
 		m.Close()
 		return nil, err
 	}
+	m.wg.Add(1)
+	go m.runPeerSyncSaver()
 	return m, nil
 }
 
@@ -174,7 +177,11 @@ func (m *Manager) Close() error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for name, s := range m.streams {
+		st, _ := s.ps.snapshot()
 		errs = append(errs, s.log.Close())
+		if errs[len(errs)-1] == nil {
+			errs = append(errs, saveState(m.o.DB, s.ps.key, st)) // the log is fsynced up to st's end
+		}
 		delete(m.streams, name)
 	}
 	return errors.Join(errs...)
@@ -185,6 +192,18 @@ func (m *Manager) Close() error {
 // its append when one does (the common case: nothing allocated beyond the record), or a
 // multiPending when several do or an append failed.
 func (m *Manager) Record(msg mqtt.JournalMessage) mqtt.Pending {
+	return m.record(msg, nil)
+}
+
+// RecordForPeers is Record that also returns the message as each stream logged it, for the
+// site's other nodes to log under the same id (its Payload is msg.Payload: copy it to keep it).
+func (m *Manager) RecordForPeers(msg mqtt.JournalMessage) (mqtt.Pending, []PeerEntry) {
+	var out []PeerEntry
+	p := m.record(msg, &out)
+	return p, out
+}
+
+func (m *Manager) record(msg mqtt.JournalMessage, peers *[]PeerEntry) mqtt.Pending {
 	kind := Local
 	if msg.FromPeer {
 		kind = Peer
@@ -192,9 +211,14 @@ func (m *Manager) Record(msg mqtt.JournalMessage) mqtt.Pending {
 	var first *Commit
 	var more *multiPending
 	m.router.Load().match(msg.Topic, func(s *openStream) {
-		_, c, err := s.log.Append(Entry{Kind: kind, Topic: msg.Topic, Payload: msg.Payload})
+		es := [1]Entry{{Kind: kind, Topic: msg.Topic, Payload: msg.Payload}}
+		_, c, err := s.log.Append(es[:]...)
 		if errors.Is(err, ErrClosed) {
 			return // the stream is being deleted (or the node is closing)
+		}
+		if err == nil && peers != nil {
+			e := &es[0]
+			*peers = append(*peers, PeerEntry{Stream: s.name, Seq: e.Seq, From: e.From, Time: e.Time, Topic: e.Topic, Payload: msg.Payload})
 		}
 		if err == nil && first == nil && more == nil {
 			first = c
@@ -307,7 +331,12 @@ func (m *Manager) openStream(d Def) (*openStream, error) {
 		l.Close()
 		return nil, fmt.Errorf("open stream %s: %w", d.Name, err)
 	}
-	s := &openStream{name: d.Name, def: d, log: l, workers: map[string]*worker{}}
+	ps, err := openPeerSync(m.o.DB, d.Name, d.Created, m.o.NodeID, l)
+	if err != nil {
+		l.Close()
+		return nil, fmt.Errorf("open stream %s: %w", d.Name, err)
+	}
+	s := &openStream{name: d.Name, def: d, log: l, ps: ps, workers: map[string]*worker{}}
 	m.streams[d.Name] = s
 	m.log.Info("stream open", "stream", d.Name, "topics", d.Topics, "next_offset", l.Next())
 	return s, nil

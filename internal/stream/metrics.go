@@ -17,11 +17,11 @@ var (
 	descNext      = prometheus.NewDesc("minicloud_stream_next_offset", "Offset the next message of the stream gets on this node (last offset + 1).", []string{"stream"}, nil)
 	descFirst     = prometheus.NewDesc("minicloud_stream_first_offset", "Oldest offset retention keeps on this node.", []string{"stream"}, nil)
 	descLogBytes  = prometheus.NewDesc("minicloud_stream_log_bytes", "Bytes of the stream's log on this node.", []string{"stream"}, nil)
-	descOut       = prometheus.NewDesc("minicloud_stream_messages_out_total", "Messages forwarded or archived (or, for target import, imported) since the node started.", []string{"stream", "target"}, nil)
-	descBacklog   = prometheus.NewDesc("minicloud_stream_backlog_messages", "Log entries a forward target or archive has yet to look at.", []string{"stream", "target"}, nil)
-	descLost      = prometheus.NewDesc("minicloud_stream_lost_total", "Messages retention dropped before they were forwarded or archived.", []string{"stream", "target"}, nil)
+	descOut       = prometheus.NewDesc("minicloud_stream_messages_out_total", "Messages forwarded or archived (for target import: imported; for target peer:NODE: caught up from that node's log) since the node started.", []string{"stream", "target"}, nil)
+	descBacklog   = prometheus.NewDesc("minicloud_stream_backlog_messages", "Log entries a forward target or archive has yet to look at (for target peer:NODE: entries of that node's log this node had not checked when it last answered).", []string{"stream", "target"}, nil)
+	descLost      = prometheus.NewDesc("minicloud_stream_lost_total", "Messages retention dropped before they were forwarded or archived (for target peer:NODE: entries of that node's log its retention dropped before this node caught up).", []string{"stream", "target"}, nil)
 	descDups      = prometheus.NewDesc("minicloud_stream_duplicates_dropped_total", "Forwarded messages dropped on arrival because they were already imported.", []string{"stream"}, nil)
-	descShipError = prometheus.NewDesc("minicloud_stream_target_failing", "1 while the last attempt to ship to (or import from) the target failed.", []string{"stream", "target"}, nil)
+	descShipError = prometheus.NewDesc("minicloud_stream_target_failing", "1 while the last attempt to ship to (or import or catch up from) the target failed.", []string{"stream", "target"}, nil)
 )
 
 func (m *Manager) registerMetrics(r prometheus.Registerer) error {
@@ -48,7 +48,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descNext, prometheus.GaugeValue, float64(in.NextOffset), n)
 		ch <- prometheus.MustNewConstMetric(descFirst, prometheus.GaugeValue, float64(in.FirstOffset), n)
 		ch <- prometheus.MustNewConstMetric(descLogBytes, prometheus.GaugeValue, float64(in.LogBytes), n)
-		targets := append(append([]TargetInfo(nil), in.Forwards...), in.Archives...)
+		targets := append(append(append([]TargetInfo(nil), in.Forwards...), in.Archives...), in.Peers...)
 		if in.Import != nil {
 			targets = append(targets, *in.Import)
 			ch <- prometheus.MustNewConstMetric(descDups, prometheus.CounterValue, float64(in.Import.Duplicates), n)

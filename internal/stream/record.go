@@ -18,6 +18,9 @@ const (
 	// however many nodes and sites log it.
 	Local Kind = iota
 	// Peer: published through another node of the site, which logs (and ships) it as Local.
+	// Its Origin and Seq are that node's and its offset there, so every node of the site logs a
+	// message under one id (logs written before peers carried ids hold Peer entries with this
+	// node as origin: read as they were, they are never matched against other copies).
 	Peer
 	// Imported: forwarded from another site; its id is the one its origin gave it.
 	Imported
@@ -45,6 +48,10 @@ type Entry struct {
 	Seq     uint64 // its offset in the origin's log: with Origin, the message's unique id
 	Topic   string
 	Payload []byte
+	// From is set by Append on a Local entry (it is not stored): the origin's log has no other
+	// Local entry in [From, Seq), so a peer that holds every Local entry of this node below
+	// From holds every one below Seq+1 once it logs this one (peersync.go).
+	From uint64
 }
 
 // ID is the message's unique id: the node it entered through and its offset there. Forwarded

@@ -15,11 +15,13 @@ import (
 //	'l' 'd' name                  -> Def (JSON), tombstones included
 //	'l' 'c' name 0 target         -> a forward or archive cursor on this node (JSON)
 //	'l' 'i' name 0 origin         -> what this node imported from a forwarding origin (JSON)
+//	'l' 'p' name 0                -> what this node's log holds of its site peers' (JSON, peersync.go)
 const (
 	tagStream = 'l'
 	subDef    = 'd'
 	subCursor = 'c'
 	subImport = 'i'
+	subPeer   = 'p'
 )
 
 func defKey(name string) []byte { return append([]byte{tagStream, subDef}, name...) }
@@ -157,7 +159,7 @@ func saveState(db *metastore.DB, key []byte, v any) error {
 func deleteStates(db *metastore.DB, name string) error {
 	b := db.NewBatch()
 	defer b.Close()
-	for _, sub := range []byte{subCursor, subImport} {
+	for _, sub := range []byte{subCursor, subImport, subPeer} {
 		prefix := stateKey(sub, name, "")
 		if err := scan(db, prefix, func(k, _ []byte) error {
 			b.Delete(append([]byte(nil), k...))
