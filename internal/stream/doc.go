@@ -10,6 +10,7 @@
 //	record.go, segment.go, log.go, read.go, retention.go  the on-disk log of one stream (Log)
 //	def.go, registry.go                                  stream definitions: a mesh table
 //	manager.go, match.go, metrics.go                     the node's streams: which log takes a message
+//	peersync.go, peers.go, peerwire.go                   the site's copies: ids, catch-up, wire format
 //	batch.go, forward.go, importer.go, archive*.go       shipping messages out as objects
 //
 // Forwarding and archives travel as objects through the node's object layer (Objects), which
@@ -21,9 +22,11 @@
 // default) the message is then fsynced on this node's disk; with "write" it is written (it
 // survives kill -9, and is fsynced within SyncEvery). QoS 0 messages are appended without
 // waiting. In a site of several nodes the node's journal (internal/node/streamrepl.go) also
-// copies each logged message to the site's other live nodes, which log it as a Peer entry, and
-// a QoS 1/2 publish is acknowledged only once W-1 of them have it durably as well (fewer only
-// when fewer peers answer: counted, see there). The copy that is forwarded and archived is the
+// copies each logged message to the site's other live nodes, which log it as a Peer entry under
+// the same id, and a QoS 1/2 publish is acknowledged only once W-1 of them have it durably as
+// well (fewer only when fewer peers answer: counted, see there). A node that missed copies
+// catches up from each origin's log (peersync.go), so every node's log converges on every
+// message of the site, each once. The copy that is forwarded and archived is the
 // one on the node the message entered by (its Local entry).
 //
 // Messages imported from other sites are appended as Imported entries by every node of the
