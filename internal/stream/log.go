@@ -68,8 +68,14 @@ type Log struct {
 	// the last Local entry appended since the log opened (next at open before any): what a
 	// peer of the site needs to know that it holds every Local entry up to one (Entry.From).
 	localFrom uint64
-	closed    bool
-	failed    error // a write failed: the log takes no more appends until reopened
+	// opened (unix ns) and base (next then) name this opening of the log: offsets at or
+	// after base that an earlier opening handed out were lost with it (never written before
+	// a crash) and are handed out again, so a peer must forget what it held of them
+	// (peersync.go). Fixed once OpenLog returns.
+	opened int64
+	base   uint64
+	closed bool
+	failed error // a write failed: the log takes no more appends until reopened
 
 	rmu       sync.RWMutex // guards segs and committed for readers
 	segs      []*segment
@@ -190,7 +196,8 @@ func (l *Log) load() error {
 	if l.lastLog == 0 && len(l.segs) > 1 {
 		l.lastLog = l.segs[len(l.segs)-2].first // an empty last segment: close enough to keep times from going back
 	}
-	l.committed, l.localFrom = l.next, l.next
+	l.committed, l.localFrom, l.base = l.next, l.next, l.next
+	l.opened = l.o.Now().UnixNano()
 	if l.f, err = os.OpenFile(last.path, os.O_WRONLY, 0); err != nil {
 		return fmt.Errorf("open segment %d for append: %w", last.base, err)
 	}

@@ -218,7 +218,8 @@ func (m *Manager) record(msg mqtt.JournalMessage, peers *[]PeerEntry) mqtt.Pendi
 		}
 		if err == nil && peers != nil {
 			e := &es[0]
-			*peers = append(*peers, PeerEntry{Stream: s.name, Seq: e.Seq, From: e.From, Time: e.Time, Topic: e.Topic, Payload: msg.Payload})
+			*peers = append(*peers, PeerEntry{Stream: s.name, Seq: e.Seq, From: e.From, Opened: uint64(s.log.opened), Base: s.log.base,
+				Time: e.Time, Topic: e.Topic, Payload: msg.Payload})
 		}
 		if err == nil && first == nil && more == nil {
 			first = c

@@ -33,6 +33,14 @@ import (
 // close, together with the log offset from which a start-up scan finds what came after (and
 // every extra entry); the scan puts what it finds in extra, and the next catch-up round prunes it.
 //
+// Offsets are ids only within one opening of the origin's log: entries it had handed out but
+// not yet written when it crashed are lost there, and their offsets are handed out again to
+// other messages after the restart, while a peer may hold a live copy of the lost ones. So
+// copies and answers name the opening (Log.opened) and its first offset (Log.base); a node
+// that meets a later opening forgets what it held of the origin from base on (it keeps those
+// entries, which then share an id with a new message: a loss of the origin, rare and visible
+// only to readers who compare ids of Peer entries), so the new messages are logged.
+//
 // Logs written before copies carried ids (no saved state, entries in the log) hold Peer entries
 // with this node as origin that cannot be matched against X's ids: such a log ("legacy") starts
 // each origin at the origin's end when it first reaches it, rather than fetching X's retained
@@ -68,6 +76,8 @@ type originSync struct {
 	next  uint64
 	extra map[uint64]extraEntry
 	end   uint64 // the origin's committed end when it last answered a catch-up
+	// opened is the latest opening of the origin's log met (see above); 0: none yet.
+	opened uint64
 
 	caught, live, dups, lost uint64
 	lastErr                  string
@@ -84,6 +94,7 @@ type peerSyncState struct {
 	Legacy  bool              `json:"legacy,omitempty"`
 	LogNext uint64            `json:"logNext"` // the start-up scan begins here
 	Origins map[string]uint64 `json:"origins"` // next of each known origin
+	Opened  map[string]uint64 `json:"opened,omitempty"`
 }
 
 // openPeerSync loads what the log holds of its peers: the saved state, then a scan of the log
@@ -105,6 +116,9 @@ func openPeerSync(db *metastore.DB, name string, epoch int64, self string, l *Lo
 	ps.legacy = st.Legacy
 	for id, next := range st.Origins {
 		ps.origins[id] = &originSync{known: true, next: next}
+	}
+	for id, opened := range st.Opened {
+		ps.origin(id).opened = opened
 	}
 	if err := ps.scan(st.LogNext); err != nil {
 		return nil, err
@@ -175,6 +189,28 @@ func (o *originSync) note(seq, from, off uint64) {
 	o.extra[seq] = extraEntry{from: from, off: off}
 }
 
+// reopened forgets what the log holds of the origin from base on when opened is a later
+// opening of its log than any met so far; it reports whether opened was new.
+func (o *originSync) reopened(opened, base uint64) bool {
+	if opened <= o.opened {
+		return false
+	}
+	first := o.opened == 0
+	o.opened = opened
+	if first {
+		return true // the first opening met: what this log holds is from it or earlier ones
+	}
+	if o.known && o.next > base {
+		o.next = base
+	}
+	for seq := range o.extra {
+		if seq >= base {
+			delete(o.extra, seq)
+		}
+	}
+	return true
+}
+
 // advance drops extra entries below next and extends next over those that follow on.
 func (o *originSync) advance() {
 	if len(o.extra) == 0 {
@@ -212,6 +248,9 @@ func (ps *peerSync) appendFrom(origin string, in []PeerEntry, live bool) (waiter
 	}
 	for i := range in {
 		p := &in[i]
+		if live && o.reopened(p.Opened, p.Base) {
+			ps.changed = true
+		}
 		if o.has(p.Seq) || seen[p.Seq] {
 			o.dups++
 			continue
@@ -271,6 +310,15 @@ func (ps *peerSync) applyCatchUp(origin string, from uint64, b *PeerBatch) (wait
 	ps.mu.Lock()
 	defer ps.mu.Unlock()
 	o := ps.origin(origin)
+	if o.reopened(b.Opened, b.Base) {
+		ps.changed = true
+	}
+	if o.known && from > o.next {
+		// The origin reopened its log below what this was asked from: log what it sent (all
+		// of its current opening) but ask again from the lowered next.
+		w, err := ps.appendFrom(origin, b.Entries, false)
+		return w, true, err
+	}
 	if o.known && from < b.First && from < b.Next {
 		o.lost += min(b.First, b.Next) - from // the origin's retention dropped them first
 	}
@@ -308,6 +356,12 @@ func (ps *peerSync) snapshot() (peerSyncState, uint64) {
 	for id, o := range ps.origins {
 		if o.known {
 			st.Origins[id] = o.next
+		}
+		if o.opened != 0 {
+			if st.Opened == nil {
+				st.Opened = map[string]uint64{}
+			}
+			st.Opened[id] = o.opened
 		}
 		for _, x := range o.extra {
 			st.LogNext = min(st.LogNext, x.off) // scanned again at start-up to find it
@@ -387,7 +441,7 @@ func (l *Log) localSince(from uint64, maxEntries, maxBytes int) (PeerBatch, erro
 	l.mu.Lock()
 	lf := l.localFrom
 	l.mu.Unlock()
-	b := PeerBatch{Origin: l.o.Origin, First: first, Next: end, End: end}
+	b := PeerBatch{Origin: l.o.Origin, First: first, Next: end, End: end, Opened: uint64(l.opened), Base: l.base}
 	if from < first {
 		from = first
 	}

@@ -278,3 +278,65 @@ func TestAppendPeerTwice(t *testing.T) {
 	}
 	s.checkExactlyOnce("n2", []string{"once"})
 }
+
+// TestCatchUpAfterOriginLostItsTail: n2 holds live copies of messages n1 handed out but never
+// wrote (n1 was killed first); n1's log, reopened, gives those offsets to new messages. n2 must
+// log the new messages (live and by catch-up) rather than take them for copies it holds.
+func TestCatchUpAfterOriginLostItsTail(t *testing.T) {
+	for _, live := range []bool{true, false} {
+		t.Run(fmt.Sprintf("live=%v", live), func(t *testing.T) { testOriginLostItsTail(t, live) })
+	}
+}
+
+// testOriginLostItsTail: with live, n2 gets the first new messages as live copies; without,
+// only catch-up brings them (which must then ask again from below where it asked).
+func testOriginLostItsTail(t *testing.T, live bool) {
+	s := newTestSite(t, "n1", "n2")
+	var want []string
+	for i := 0; i < 20; i++ {
+		p := fmt.Sprintf("n1:%d", i)
+		s.publish("n1", p)
+		want = append(want, p)
+	}
+	n1, n2 := s.nodes["n1"], s.nodes["n2"]
+	l, err := n1.m.logOf("tele")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lost []PeerEntry
+	for seq := l.Next(); seq < l.Next()+5; seq++ {
+		lost = append(lost, PeerEntry{Stream: "tele", Seq: seq, From: seq, Opened: uint64(l.opened), Base: l.base, Topic: "t/n1", Payload: []byte(fmt.Sprint("lost:", seq))})
+	}
+	w, err := n2.m.AppendPeer("n1", lost)
+	if err == nil {
+		err = w.Wait()
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	n1.restart()
+	s.down["n2"] = !live
+	for i := 20; i < 25; i++ { // offsets the lost messages had
+		p := fmt.Sprintf("n1:%d", i)
+		s.publish("n1", p)
+		want = append(want, p)
+	}
+	s.down["n2"] = true
+	for i := 25; i < 30; i++ { // and some that only catch-up brings
+		p := fmt.Sprintf("n1:%d", i)
+		s.publish("n1", p)
+		want = append(want, p)
+	}
+	delete(s.down, "n2")
+	n2.restart()
+	s.catchUp("n2")
+	got := map[string]int{}
+	for _, m := range n2.readAll("tele") {
+		got[m.Payload]++
+	}
+	for _, p := range want {
+		if got[p] != 1 {
+			t.Fatalf("n2 logs %q %d times, want once (log: %v)", p, got[p], got)
+		}
+	}
+}

@@ -12,9 +12,13 @@ import (
 // origin's log of that stream), so that every node logs it under the same id and can tell a
 // copy it already has from one it lacks.
 type PeerEntry struct {
-	Stream  string
-	Seq     uint64
-	From    uint64 // live copies: the origin has no other Local entry in [From, Seq) (Entry.From)
+	Stream string
+	Seq    uint64
+	From   uint64 // live copies: the origin has no other Local entry in [From, Seq) (Entry.From)
+	// Live copies: the opening of the origin's log that logged it (Log.opened, Log.base): a
+	// later one may reuse offsets from Base on.
+	Opened  uint64
+	Base    uint64
 	Time    time.Time
 	Topic   string
 	Payload []byte
@@ -29,13 +33,15 @@ type PeerBatch struct {
 	// entry it looked at (every Local entry below it and at or after the asked offset is in
 	// Entries) and its committed end.
 	First, Next, End uint64
-	Entries          []PeerEntry
+	// Catch-up answers only: the opening of the origin's log (see PeerEntry).
+	Opened, Base uint64
+	Entries      []PeerEntry
 }
 
 // The encoding, all integers unsigned varints unless said otherwise:
 //
-//	u8 version (1) | origin (len, bytes) | first | next | end | count
-//	count x ( stream (len, bytes) | seq | from | time (i64 little-endian, unix ns)
+//	u8 version (1) | origin (len, bytes) | first | next | end | opened | base | count
+//	count x ( stream (len, bytes) | seq | from | opened | base | time (i64 little-endian, unix ns)
 //	          | topic (len, bytes) | payload (len, bytes) )
 //
 // A stream name, entry payload or string can be no longer than maxBodyLen: anything longer is
@@ -52,12 +58,16 @@ func AppendPeerBatch(buf []byte, b *PeerBatch) []byte {
 	buf = binary.AppendUvarint(buf, b.First)
 	buf = binary.AppendUvarint(buf, b.Next)
 	buf = binary.AppendUvarint(buf, b.End)
+	buf = binary.AppendUvarint(buf, b.Opened)
+	buf = binary.AppendUvarint(buf, b.Base)
 	buf = binary.AppendUvarint(buf, uint64(len(b.Entries)))
 	for i := range b.Entries {
 		e := &b.Entries[i]
 		buf = appendBytes(buf, []byte(e.Stream))
 		buf = binary.AppendUvarint(buf, e.Seq)
 		buf = binary.AppendUvarint(buf, e.From)
+		buf = binary.AppendUvarint(buf, e.Opened)
+		buf = binary.AppendUvarint(buf, e.Base)
 		buf = binary.LittleEndian.AppendUint64(buf, uint64(e.Time.UnixNano()))
 		buf = appendBytes(buf, []byte(e.Topic))
 		buf = appendBytes(buf, e.Payload)
@@ -79,6 +89,7 @@ func DecodePeerBatch(data []byte) (PeerBatch, error) {
 	}
 	b.Origin = string(d.bytes())
 	b.First, b.Next, b.End = d.uvarint(), d.uvarint(), d.uvarint()
+	b.Opened, b.Base = d.uvarint(), d.uvarint()
 	n := d.uvarint()
 	// Each entry takes at least 12 bytes: a count beyond what is left is damage, not a reason
 	// to allocate.
@@ -92,6 +103,7 @@ func DecodePeerBatch(data []byte) (PeerBatch, error) {
 		var e PeerEntry
 		e.Stream = string(d.bytes())
 		e.Seq, e.From = d.uvarint(), d.uvarint()
+		e.Opened, e.Base = d.uvarint(), d.uvarint()
 		e.Time = time.Unix(0, int64(d.u64()))
 		e.Topic = string(d.bytes())
 		e.Payload = d.bytes()
