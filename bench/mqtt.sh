@@ -28,6 +28,12 @@
 #   DURATION=10s   publishing time of each run
 #   RATE=10000     total msgs/s of the paced latency run
 #   KEEP=1         keep the temp dir (logs, raw results)
+#   ONLY=REGEX     run only the workloads whose name matches (bash regex), e.g.
+#                  ONLY='^QoS 1, 1 pub( \+stream)?$' for QoS 1, one publisher, with and without stream
+#
+# After each "+stream" run the script also prints the stream log's group commits during the
+# run, from minicloud's metrics: how many, messages per commit, and the fdatasync and
+# commit-wait (first append of a group until durable) medians and p90s.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${DURATION:-10s}
@@ -82,6 +88,7 @@ load() { # load TARGET LABEL ARGS...
 : >"$T/results.tsv"
 run() { # run NAME ARGS...: both targets, minicloud first on even runs
 	local name=$1; shift
+	if [ -n "${ONLY:-}" ] && ! [[ $name =~ $ONLY ]]; then return 0; fi
 	local order=(minicloud mosquitto)
 	[ $((RUN % 2)) = 1 ] && order=(mosquitto minicloud)
 	RUN=$((RUN + 1))
@@ -91,15 +98,52 @@ run() { # run NAME ARGS...: both targets, minicloud first on even runs
 }
 mc() { "$T/minicloud" "$@" --endpoint "http://$MC_S3"; }
 logged() { mc stream list --json | jq --arg s "$1" '[.[] | select(.name == $s) | .messagesIn] | add // 0'; }
+# commits STREAM: the stream's commit histograms from minicloud's metrics
+commits() {
+	curl -sf -u "$MINICLOUD_ROOT_ACCESS_KEY:$MINICLOUD_ROOT_SECRET_KEY" "http://$MC_S3/_minicloud/metrics" |
+		grep -E "^minicloud_stream_(fsync|commit_wait)_seconds_(bucket|count|sum)\{.*stream=\"$1\"" || true
+}
+# commitstats BEFORE AFTER MESSAGES: commits between two snapshots, with medians and p90s
+commitstats() {
+	/usr/bin/python3 - "$1" "$2" "$3" <<'PY'
+import sys, re
+def load(path):
+    h = {}
+    for line in open(path):
+        m = re.match(r'minicloud_stream_(\w+)_seconds_(bucket|count|sum)\{(.*)\} (\S+)', line)
+        if not m: continue
+        name, kind, labels, v = m.groups()
+        le = re.search(r'le="([^"]+)"', labels)
+        h[(name, kind, le.group(1) if le else "")] = float(v)
+    return h
+a, b, msgs = load(sys.argv[1]), load(sys.argv[2]), int(sys.argv[3] or 0)
+def q(name, p):
+    les = sorted((float(k[2]), k[2]) for k in b if k[0] == name and k[1] == "bucket" and k[2] != "+Inf")
+    n = b.get((name, "count", ""), 0) - a.get((name, "count", ""), 0)
+    for le, key in les:
+        if b[(name, "bucket", key)] - a.get((name, "bucket", key), 0) >= p * n:
+            return "<=%.2g ms" % (le * 1e3)
+    return ">%.2g ms" % (les[-1][0] * 1e3) if les else "?"
+n = b.get(("commit_wait", "count", ""), 0) - a.get(("commit_wait", "count", ""), 0)
+fs = b.get(("fsync", "count", ""), 0) - a.get(("fsync", "count", ""), 0)
+mean = (b.get(("fsync", "sum", ""), 0) - a.get(("fsync", "sum", ""), 0)) / fs * 1e3 if fs else 0
+print("%d commits (%.1f msgs each), fdatasync p50 %s p90 %s mean %.2f ms, commit wait p50 %s p90 %s" % (
+    n, msgs / n if n else 0, q("fsync", .5), q("fsync", .9), mean, q("commit_wait", .5), q("commit_wait", .9)))
+PY
+}
 # srun STREAM NAME ARGS...: run with a check that every message sent to minicloud is in the log
 srun() {
 	local stream=$1 name=$2; shift 2
 	local before after sent
+	if [ -n "${ONLY:-}" ] && ! [[ $name =~ $ONLY ]]; then return 0; fi
 	before=$(logged "$stream")
+	commits "$stream" >"$T/commits-before"
 	run "$name" "$@"
+	commits "$stream" >"$T/commits-after"
 	after=$(logged "$stream")
 	sent=$(awk -F'\t' -v k="minicloud|$name" '$1 == k {s=$4} END {print s}' "$T/results.tsv")
-	echo "round $ROUND, $name: stream logged $((after - before)) of $sent sent" | tee -a "$T/stream-check.txt"
+	echo "round $ROUND, $name: stream logged $((after - before)) of $sent sent;" \
+		"$(commitstats "$T/commits-before" "$T/commits-after" "$((after - before))")" | tee -a "$T/stream-check.txt"
 }
 if [ "${STREAM:-1}" = 1 ]; then
 	mc stream create bench --topics 'bench/#' >/dev/null

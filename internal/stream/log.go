@@ -92,14 +92,18 @@ type Log struct {
 	dirty atomic.Bool // written since the last fsync (SyncWrite)
 
 	appended, appendedBytes atomic.Uint64
-	kick                    chan struct{}
-	stop, done, syncDone    chan struct{}
+	// commitWait: from a group's first append until it is done (what a QoS 1 publisher's
+	// PUBACK waits for at most, from the log); fsyncs: the flush of a group commit alone.
+	commitWait, fsyncs   latencies
+	kick                 chan struct{}
+	stop, done, syncDone chan struct{}
 }
 
 // Commit is a group of appends that the writer completes together.
 type Commit struct {
-	done chan struct{}
-	err  error
+	done  chan struct{}
+	err   error
+	start int64 // log time (unix ns) of its first append; under Log.mu until taken by the writer
 }
 
 func newCommit() *Commit { return &Commit{done: make(chan struct{})} }
@@ -227,6 +231,9 @@ func (l *Log) Append(es ...Entry) (uint64, *Commit, error) {
 		now = l.lastLog // log times never go back, so a time finds its place by binary search
 	}
 	l.lastLog = now
+	if l.group.start == 0 {
+		l.group.start = now
+	}
 	first := l.next
 	var bytes uint64
 	for i := range es {

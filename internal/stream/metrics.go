@@ -21,6 +21,8 @@ var (
 	descBacklog   = prometheus.NewDesc("minicloud_stream_backlog_messages", "Log entries a forward target or archive has yet to look at (for target peer:NODE: entries of that node's log this node had not checked when it last answered).", []string{"stream", "target"}, nil)
 	descLost      = prometheus.NewDesc("minicloud_stream_lost_total", "Messages retention dropped before they were forwarded or archived (for target peer:NODE: entries of that node's log its retention dropped before this node caught up).", []string{"stream", "target"}, nil)
 	descDups      = prometheus.NewDesc("minicloud_stream_duplicates_dropped_total", "Forwarded messages dropped on arrival because they were already imported.", []string{"stream"}, nil)
+	descFsync     = prometheus.NewDesc("minicloud_stream_fsync_seconds", "Duration of the stream log's group commit flushes (fdatasync) on this node.", []string{"stream"}, nil)
+	descCommit    = prometheus.NewDesc("minicloud_stream_commit_wait_seconds", "Time from a group commit's first append until it is durable (with sync write: written): the longest a QoS 1 publish of the group waits for the log.", []string{"stream"}, nil)
 	descShipError = prometheus.NewDesc("minicloud_stream_target_failing", "1 while the last attempt to ship to (or import or catch up from) the target failed.", []string{"stream", "target"}, nil)
 )
 
@@ -35,12 +37,16 @@ func (m *Manager) registerMetrics(r prometheus.Registerer) error {
 }
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descIn, descBytesIn, descNext, descFirst, descLogBytes, descOut, descBacklog, descLost, descDups, descShipError} {
+	for _, d := range []*prometheus.Desc{descIn, descBytesIn, descNext, descFirst, descLogBytes, descOut, descBacklog, descLost, descDups, descShipError, descFsync, descCommit} {
 		ch <- d
 	}
 }
 
 func (c *collector) Collect(ch chan<- prometheus.Metric) {
+	for _, s := range (*Manager)(c).openStreams() {
+		ch <- s.log.fsyncs.metric(descFsync, s.name)
+		ch <- s.log.commitWait.metric(descCommit, s.name)
+	}
 	for _, in := range (*Manager)(c).List() {
 		n := in.Name
 		ch <- prometheus.MustNewConstMetric(descIn, prometheus.CounterValue, float64(in.MessagesIn), n)

@@ -70,9 +70,11 @@ func (l *Log) flush() {
 	l.mu.Unlock()
 	err := l.write(buf)
 	if err == nil && l.o.Sync == SyncAlways {
+		t := time.Now()
 		if err = datasync(l.f); err != nil {
 			err = fmt.Errorf("sync segment: %w", err)
 		}
+		l.fsyncs.observe(time.Since(t))
 	}
 	if err != nil {
 		// Offsets were handed out; a hole would break the log's density. Refuse further
@@ -88,6 +90,9 @@ func (l *Log) flush() {
 	l.changed = make(chan struct{})
 	l.rmu.Unlock()
 	close(g.done)
+	if g.start != 0 {
+		l.commitWait.observe(time.Duration(l.o.Now().UnixNano() - g.start))
+	}
 	if cap(buf) <= 2*l.o.MaxPending {
 		l.spare = buf[:0] // reuse, unless a burst made it huge
 	}
