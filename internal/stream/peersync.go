@@ -178,7 +178,9 @@ func (o *originSync) has(seq uint64) bool {
 func (o *originSync) note(seq, from, off uint64) {
 	if o.known && from <= o.next && seq >= o.next {
 		o.next = seq + 1
-		if len(o.extra) > 0 {
+		// advance sorts the extra entries: per live copy only while they are few (a catch-up
+		// round advances over any number of them; has is right either way).
+		if n := len(o.extra); n > 0 && n <= 64 {
 			o.advance()
 		}
 		return
