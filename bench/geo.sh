@@ -25,6 +25,8 @@
 #   ONLY=lag|latency run only step 1 or step 2
 #   KEEP=1           keep the temp dir (data, logs, raw results) afterwards
 #   MINICLOUD_BIN    use this minicloud binary instead of building ./cmd/minicloud
+#   PPROF=1          serve Go's profiler for each site on a free loopback port (logged at start),
+#                    to take CPU profiles of a run: curl http://ADDR/debug/pprof/profile?seconds=10
 #
 # Exit status: 0 when every run finished without errors and every object reached b; else 1.
 set -euo pipefail
@@ -108,10 +110,13 @@ wait_serving() {
 
 # start_site NAME [JOIN]: one node of site NAME; its gossip address is printed for others to join.
 start_site() {
-	local site=$1 join=${2:-} s3 mesh
+	local site=$1 join=${2:-} s3 mesh pprof=
 	s3=127.0.0.1:$(free_port) mesh=127.0.0.1:$(free_port)
+	if [[ "${PPROF:-0}" == 1 ]]; then
+		pprof=127.0.0.1:$(free_port)
+	fi
 	mkdir -p "$WORK/$site"
-	MINICLOUD_ROOT_ACCESS_KEY=$ACCESS MINICLOUD_ROOT_SECRET_KEY=$SECRET MINICLOUD_MESH_SECRET=$MESH_SECRET \
+	MINICLOUD_PPROF_ADDR=$pprof MINICLOUD_ROOT_ACCESS_KEY=$ACCESS MINICLOUD_ROOT_SECRET_KEY=$SECRET MINICLOUD_MESH_SECRET=$MESH_SECRET \
 		"$WORK/bin/minicloud" serve --site "$site" --data "$WORK/$site" --s3 "$s3" --mesh "$mesh" \
 		${join:+--join "$join"} --log-level warn >"$WORK/$site.log" 2>&1 &
 	PID[$site]=$! S3[$site]=$s3
@@ -120,7 +125,7 @@ start_site() {
 		tail -n 20 "$WORK/$site.log" >&2
 		exit 1
 	fi
-	log "site $site: pid ${PID[$site]}, S3 $s3, mesh $mesh"
+	log "site $site: pid ${PID[$site]}, S3 $s3, mesh $mesh${pprof:+, pprof $pprof}"
 	MESH_ADDR=$mesh
 }
 

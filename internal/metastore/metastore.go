@@ -67,6 +67,18 @@ func (d *DB) Get(key []byte) ([]byte, error) {
 	return out, closer.Close()
 }
 
+// Has reports whether key is present, without copying its value.
+func (d *DB) Has(key []byte) (bool, error) {
+	_, closer, err := d.db.Get(key)
+	if errors.Is(err, pebble.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("get: %w", err)
+	}
+	return true, closer.Close()
+}
+
 // Batch collects writes that commit atomically.
 type Batch struct {
 	b *pebble.Batch

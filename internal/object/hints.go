@@ -2,7 +2,6 @@ package object
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
 	"strconv"
 	"sync/atomic"
@@ -14,7 +13,7 @@ import (
 // Hints are writes meant for a replica that was down: kept durably here, with references that
 // keep their chunks, until the replica is back and takes them (hinted handoff).
 //
-//	'h' target 0 seq(16 hex) -> RecordMsg JSON
+//	'h' target 0 seq(16 hex) -> entry (outboxentry.go)
 const tagHint = 'h'
 
 var hintSeq atomic.Uint64
@@ -25,26 +24,45 @@ func hintPrefix(target string) []byte {
 	return append(k, 0)
 }
 
-// Hint is one stored hint.
+// Hint is one stored hint or outbox entry.
 type Hint struct {
 	Key []byte
+	// Msg is the record of a whole entry. Of a reference entry (ByRef) it holds the bucket, key
+	// and version only, until the shipper puts there the record it resolved (ResolveHint).
 	Msg RecordMsg
+	ref *hintRef // nil: a whole entry
 }
 
-// AddHint stores msg for target durably. The record's chunks must be stored here.
+// ByRef reports whether the entry names its record instead of holding it (see AddOutbox).
+func (h Hint) ByRef() bool { return h.ref != nil }
+
+// held returns the ids of the chunks the entry keeps from collection (dropped with it).
+func (h Hint) held() []string {
+	if h.ref != nil {
+		return h.ref.chunks
+	}
+	refs, _ := h.Msg.Chunks()
+	ids := make([]string, 0, len(refs))
+	for _, c := range refs {
+		ids = append(ids, c.ID)
+	}
+	return ids
+}
+
+// AddHint stores msg for target durably, whole. The record's chunks must be stored here.
 func (s *Store) AddHint(target string, msg RecordMsg) error {
-	return s.addHint(target, msg, true)
+	return s.addHint(target, msg, true, entryWhole)
 }
 
 // Hints returns up to limit hints for target, oldest first.
 func (s *Store) Hints(target string, limit int) ([]Hint, error) {
 	var out []Hint
 	err := s.scan(hintPrefix(target), func(k, v []byte) (bool, error) {
-		var m RecordMsg
-		if err := json.Unmarshal(v, &m); err != nil {
-			return false, fmt.Errorf("decode hint: %w", err)
+		m, ref, err := decodeEntry(v, true)
+		if err != nil {
+			return false, err
 		}
-		out = append(out, Hint{Key: append([]byte(nil), k...), Msg: m})
+		out = append(out, Hint{Key: append([]byte(nil), k...), Msg: m, ref: ref})
 		return len(out) < limit, nil
 	})
 	return out, err
@@ -68,14 +86,12 @@ func (s *Store) HintTargets() (map[string]int, error) {
 
 // DropHint removes a delivered hint and releases its chunks.
 func (s *Store) DropHint(h Hint) error {
-	refs, _ := h.Msg.Chunks()
 	b := s.db.NewBatch()
 	defer b.Close()
 	b.Delete(h.Key)
-	ids := make([]string, 0, len(refs))
-	for _, c := range refs {
-		b.Delete(refKey(c.ID, h.Key))
-		ids = append(ids, c.ID)
+	ids := h.held()
+	for _, id := range ids {
+		b.Delete(refKey(id, h.Key))
 	}
 	if err := b.Commit(true); err != nil {
 		return fmt.Errorf("drop hint: %w", err)

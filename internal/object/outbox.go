@@ -22,24 +22,71 @@ import (
 // reach the disk: the next durable commit of this node (every replica write is one) syncs it
 // too. A crash in between may lose the entry; the cross-site anti-entropy repairs that.
 func (s *Store) AddHintLazy(target string, msg RecordMsg) error {
-	return s.addHint(target, msg, false)
+	return s.addHint(target, msg, false, entryWhole)
 }
 
-func (s *Store) addHint(target string, msg RecordMsg, sync bool) error {
+// AddOutbox queues msg for another site. When this node stores the record (a version record
+// written here), the entry only names it and the shipper reads it back (ResolveHint); otherwise
+// (this node coordinated the write without being one of its replicas, or its own replica write
+// has not landed yet) the entry holds the whole record. A reference keeps the record's chunks
+// like a whole entry does, so they stay readable until shipped even if the version is
+// superseded meanwhile. sync: wait for the disk (see AddHintLazy for the other kind).
+func (s *Store) AddOutbox(target string, msg RecordMsg, sync bool) error {
+	return s.addHint(target, msg, sync, 0)
+}
+
+// AddOutboxRef queues a reference to msg without checking that this node stores it, and keeps
+// no chunks: for a target whose shipper reads the key's current state from the site's replicas
+// whatever the entry holds (the cloud, shipToCloud).
+func (s *Store) AddOutboxRef(target string, msg RecordMsg, sync bool) error {
+	return s.addHint(target, msg, sync, entryRef)
+}
+
+// addHint stores an entry of the given form (entryWhole, entryRef, or 0: a reference when the
+// record is stored here, else whole).
+func (s *Store) addHint(target string, msg RecordMsg, sync bool, form byte) error {
 	k := append(hintPrefix(target), fmt.Sprintf("%016x%08x", uint64(s.hlc.Now()), hintSeq.Add(1))...)
-	v, err := json.Marshal(msg)
-	if err != nil {
-		return err
-	}
-	refs, err := msg.Chunks()
-	if err != nil {
-		return err
+	var ids []string
+	var v []byte
+	switch {
+	case form == entryRef:
+		ref := hintRef{}
+		if r, err := decodeHeader(msg.Enc, msg.Version); err == nil {
+			ref.nullSlot = r.slotNull()
+		}
+		v = encodeRefEntry(msg, ref)
+	case form == 0 && msg.Kind == 0:
+		r, err := decodeHeader(msg.Enc, msg.Version)
+		if err != nil {
+			return fmt.Errorf("queue %s/%s for %s: %w", msg.Bucket, msg.Key, target, err)
+		}
+		for _, c := range r.Chunks {
+			ids = append(ids, c.ID)
+		}
+		stored, err := s.db.Has(versionKey(msg.Bucket, msg.Key, msg.Version))
+		if err != nil {
+			return fmt.Errorf("queue %s/%s for %s: %w", msg.Bucket, msg.Key, target, err)
+		}
+		if stored {
+			v = encodeRefEntry(msg, hintRef{nullSlot: r.slotNull(), chunks: ids})
+		} else {
+			v = encodeWholeEntry(msg)
+		}
+	default:
+		refs, err := msg.Chunks()
+		if err != nil {
+			return err
+		}
+		for _, c := range refs {
+			ids = append(ids, c.ID)
+		}
+		v = encodeWholeEntry(msg)
 	}
 	b := s.db.NewBatch()
 	defer b.Close()
 	b.Set(k, v)
-	for _, c := range refs {
-		b.Set(refKey(c.ID, k), nil)
+	for _, id := range ids {
+		b.Set(refKey(id, k), nil)
 	}
 	if err := b.Commit(sync); err != nil {
 		return fmt.Errorf("store hint for %s: %w", target, err)
@@ -74,11 +121,11 @@ func (s *Store) HintsAfter(target string, after []byte, limit int) ([]Hint, erro
 		if err != nil {
 			return nil, err
 		}
-		m, err := decodeHintMsg(v)
+		m, ref, err := decodeEntry(v, true)
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, Hint{Key: append([]byte(nil), it.Key()...), Msg: m})
+		out = append(out, Hint{Key: append([]byte(nil), it.Key()...), Msg: m, ref: ref})
 	}
 	return out, nil
 }
@@ -160,10 +207,9 @@ func (s *Store) DropHints(hs []Hint) error {
 	var ids []string
 	for _, h := range hs {
 		b.Delete(h.Key)
-		refs, _ := h.Msg.Chunks()
-		for _, c := range refs {
-			b.Delete(refKey(c.ID, h.Key))
-			ids = append(ids, c.ID)
+		for _, id := range h.held() {
+			b.Delete(refKey(id, h.Key))
+			ids = append(ids, id)
 		}
 	}
 	if err := b.Commit(len(ids) > 0); err != nil {
@@ -178,11 +224,9 @@ func (s *Store) DropHints(hs []Hint) error {
 // on its way somewhere could bring a purged delete back.
 func (s *Store) OldestPending() (ts crdt.Timestamp, ok bool, err error) {
 	err = s.scan([]byte{tagHint}, func(k, v []byte) (bool, error) {
-		var m struct {
-			Version crdt.Version `json:"v"`
-		}
-		if err := json.Unmarshal(v, &m); err != nil {
-			return false, fmt.Errorf("decode hint: %w", err)
+		m, _, err := decodeEntry(v, false)
+		if err != nil {
+			return false, err
 		}
 		if !ok || m.Version.TS < ts {
 			ts, ok = m.Version.TS, true
@@ -216,6 +260,9 @@ func (s *Store) HoldsDeletedBy(m RecordMsg) (bool, error) {
 		if in.Purged {
 			if r.version == m.Version && !r.Purged {
 				return true, nil
+			}
+			if in.heldNull() && r.slotNull() && !r.Tomb && r.version.Less(m.Version) {
+				return true, nil // an older null record the purged null version replaced (clearsNull)
 			}
 			continue
 		}

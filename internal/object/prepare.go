@@ -207,6 +207,10 @@ func mergeInto(recs []*record, in *record) []*record {
 				continue
 			}
 			drop = true
+		case clearsNull(in, old):
+			continue
+		case clearsNull(old, in):
+			drop = true
 		}
 		keep = append(keep, old)
 	}

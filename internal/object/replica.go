@@ -125,6 +125,12 @@ func (s *Store) MergeRecord(m RecordMsg) (bool, error) {
 				return false, nil // a newer write already owns the null slot
 			}
 		}
+		if clearsNull(in, old) {
+			c.remove = append(c.remove, i)
+		}
+		if clearsNull(old, in) {
+			return false, nil
+		}
 	}
 	c.add = in
 	if err := s.apply(m.Bucket, m.Key, c); err != nil {
@@ -135,6 +141,15 @@ func (s *Store) MergeRecord(m RecordMsg) (bool, error) {
 
 // slotNull reports whether the record occupies the key's single null-version slot.
 func (r *record) slotNull() bool { return (r.Null || r.Tomb) && !r.Purged }
+
+// clearsNull reports whether p, a purged record of a null version, removes r, an older record of
+// the null slot. The null version p names held the slot, so every older record of the slot lost
+// to it, and still has lost after the purge: a replica that gets the purged record without
+// having had the version (it missed it, or the version was purged before another site's outbox
+// shipped it, outboxref.go) must not keep the older record, which every other replica dropped.
+func clearsNull(p, r *record) bool {
+	return p.Purged && p.heldNull() && r.slotNull() && r.version.Less(p.version)
+}
 
 // PutChunk stores a chunk received from another node and makes it durable.
 func (s *Store) PutChunk(data []byte) (blobstore.Ref, error) {

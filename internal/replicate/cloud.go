@@ -35,7 +35,9 @@ func (s *Store) queueForCloud(msg object.RecordMsg) {
 		return
 	}
 	for _, t := range b.Sync {
-		if err := s.local.AddHintLazy(cloudTarget(msg.Bucket, t.ID), msg); err != nil {
+		// A reference: shipToCloud reads the key's current state from the site whatever the
+		// entry holds, so the record need not be stored again.
+		if err := s.local.AddOutboxRef(cloudTarget(msg.Bucket, t.ID), msg, false); err != nil {
 			s.log.Error("queue change for the cloud", "target", t.Endpoint, "err", err)
 			continue
 		}
@@ -166,7 +168,7 @@ func (s *Store) AddSyncTarget(ctx context.Context, bucket string, t object.SyncT
 				return t, err
 			}
 			if m, _, err := object.Resolve(bucket, o.Key, "", msgs); err == nil {
-				if err := s.local.AddHint(cloudTarget(bucket, t.ID), *m); err != nil {
+				if err := s.local.AddOutboxRef(cloudTarget(bucket, t.ID), *m, true); err != nil {
 					return t, err
 				}
 				s.notifyOutbox(cloudTarget(bucket, t.ID))

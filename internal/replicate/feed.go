@@ -162,7 +162,8 @@ func (s *Store) notifyOutbox(target string) {
 
 // enqueue adds msg to target's outbox and wakes its shipper. Adds in progress are tracked so a
 // shipper never moves its reading position past an entry still being written (oldestAdd).
-// durable: wait for the disk (see object.Store.AddHintLazy for the lazy kind).
+// durable: wait for the disk (see object.Store.AddHintLazy for the lazy kind). The entry names
+// the record when this node stores it, and holds it whole otherwise (object.Store.AddOutbox).
 func (s *Store) enqueue(target string, msg object.RecordMsg, durable bool) error {
 	start := time.Now().UnixMilli()
 	s.geo.mu.Lock()
@@ -171,11 +172,7 @@ func (s *Store) enqueue(target string, msg object.RecordMsg, durable bool) error
 	}
 	s.geo.adds[start]++
 	s.geo.mu.Unlock()
-	add := s.local.AddHintLazy
-	if durable {
-		add = s.local.AddHint
-	}
-	err := add(target, msg)
+	err := s.local.AddOutbox(target, msg, durable)
 	s.geo.mu.Lock()
 	if s.geo.adds[start]--; s.geo.adds[start] == 0 {
 		delete(s.geo.adds, start)
@@ -310,7 +307,11 @@ func (s *Store) drainSiteOutbox(target string, o GeoOptions, wake <-chan struct{
 					fresh = append(fresh, h)
 				}
 			}
-			for _, batch := range cutBatches(s.dropUnhosted(site, fresh), o) {
+			fresh, err = s.resolveHints(s.dropUnhosted(site, fresh))
+			if err != nil {
+				fail(err) // the entries not resolved stay; those resolved ship now
+			}
+			for _, batch := range cutBatches(fresh, o) {
 				alive := s.siteCandidates(sl, site)
 				if len(alive) == 0 {
 					fail(fmt.Errorf("site %s: %w", site, errNoTarget))
@@ -397,6 +398,56 @@ func (s *Store) dropUnhosted(site string, hints []object.Hint) []object.Hint {
 		s.log.Warn("drop changes for a site that no longer hosts their bucket", "site", site, "err", err)
 	}
 	return keep
+}
+
+// resolveHints puts in each reference entry the record it ships (object.Store.ResolveHint):
+// read from this node's store or, when that holds neither the version nor what superseded it,
+// from the site's replicas. An entry whose record no replica holds any more is dropped (see
+// object/outboxref.go: nothing of the change is left to ship). Entries that could not be
+// resolved (a read failed) are left out and stay queued; the first error is returned.
+func (s *Store) resolveHints(hints []object.Hint) ([]object.Hint, error) {
+	out := hints[:0:0]
+	var gone []object.Hint
+	var firstErr error
+	for _, h := range hints {
+		m, ok, err := s.local.ResolveHint(h)
+		if err == nil && !ok {
+			m, ok, err = s.resolveFromSite(h)
+		}
+		switch {
+		case err != nil:
+			if firstErr == nil {
+				firstErr = err
+			}
+		case ok:
+			h.Msg = m
+			out = append(out, h)
+		default:
+			gone = append(gone, h)
+		}
+	}
+	if len(gone) > 0 {
+		s.log.Debug("outbox entries name records no replica holds any more; dropped", "count", len(gone))
+		if err := s.local.DropHints(gone); err != nil && firstErr == nil {
+			firstErr = err
+		}
+	}
+	return out, firstErr
+}
+
+// resolveFromSite resolves a reference entry with the records the site's replicas hold of its key.
+func (s *Store) resolveFromSite(h object.Hint) (object.RecordMsg, bool, error) {
+	ctx, cancel := context.WithTimeout(s.ctx, batchTimeout)
+	defer cancel()
+	msgs, _, err := s.read(ctx, h.Msg.Bucket, h.Msg.Key)
+	if err != nil {
+		if errors.Is(err, object.ErrNoSuchKey) {
+			return object.RecordMsg{}, false, nil
+		}
+		return object.RecordMsg{}, false, fmt.Errorf("read %s/%s to ship it: %w", h.Msg.Bucket, h.Msg.Key, err)
+	}
+	m, ok := object.PickForHint(h, msgs)
+	return m, ok, nil
 }
 
 // cutBatches splits hints into batches of at most o.BatchRecords records and o.BatchBytes bytes.
