@@ -34,10 +34,17 @@ type record struct {
 	// Not encoded in the JSON header.
 	version crdt.Version
 	inline  []byte
+	// raw, when set, is the record's encoding as received (binary header), stored as it is
+	// instead of encoding the record again (MergeRecord): a copy and an allocation of the
+	// inline data less per replicated write.
+	raw []byte
 }
 
 // encode lays a record out as uvarint(len(header)) header inline-data.
 func (r *record) encode() ([]byte, error) {
+	if r.raw != nil {
+		return r.raw, nil
+	}
 	h := r.appendHeader(make([]byte, 0, 128))
 	out := make([]byte, 0, binary.MaxVarintLen64+len(h)+len(r.inline))
 	out = binary.AppendUvarint(out, uint64(len(h)))
@@ -46,6 +53,22 @@ func (r *record) encode() ([]byte, error) {
 }
 
 func decodeRecord(b []byte, v crdt.Version) (*record, error) { return decode(b, v, true) }
+
+// decodeKeepRaw decodes b for storing it again: a binary-header record keeps b as its encoding
+// (raw) and is not copied; one with a JSON header is decoded whole, to be stored re-encoded.
+// b must not change while the record is in use.
+func decodeKeepRaw(b []byte, v crdt.Version) (*record, error) {
+	n, w := binary.Uvarint(b)
+	if w > 0 && n > 0 && uint64(len(b)-w) >= n && b[w] == headerFormat1 {
+		r, err := decode(b, v, false)
+		if err != nil {
+			return nil, err
+		}
+		r.raw = b
+		return r, nil
+	}
+	return decode(b, v, true)
+}
 
 // decodeHeader decodes a record without its inline data, for listings.
 func decodeHeader(b []byte, v crdt.Version) (*record, error) { return decode(b, v, false) }

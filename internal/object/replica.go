@@ -92,7 +92,7 @@ func (s *Store) MergeRecord(m RecordMsg) (bool, error) {
 	default:
 		return false, fmt.Errorf("unknown record kind %d", m.Kind)
 	}
-	in, err := decodeRecord(m.Enc, m.Version)
+	in, err := decodeKeepRaw(m.Enc, m.Version)
 	if err != nil {
 		return false, err
 	}

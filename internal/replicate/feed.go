@@ -30,12 +30,15 @@ import (
 
 // GeoOptions tunes geo-replication (see DefaultGeoOptions).
 type GeoOptions struct {
-	BatchRecords int           // records per shipping RPC at most
-	BatchBytes   int           // encoded record bytes per shipping RPC at most
-	InFlight     int           // batches in flight per target site
-	CloudLanes   int           // concurrent S3 requests per cloud target
-	RetryMin     time.Duration // first pause after a failed delivery
-	RetryMax     time.Duration // longest pause between attempts while a target is unreachable
+	BatchRecords int // records per shipping RPC at most
+	BatchBytes   int // encoded record bytes per shipping RPC at most
+	InFlight     int // batches in flight per target site
+	CloudLanes   int // concurrent S3 requests per cloud target
+	// Linger is how long a site shipper woken by a new change waits for more before it reads
+	// the outbox: a batch per change cost both sites an RPC (HTTP, TLS, a commit) per record.
+	Linger   time.Duration
+	RetryMin time.Duration // first pause after a failed delivery
+	RetryMax time.Duration // longest pause between attempts while a target is unreachable
 	// SyncEvery is the period of cross-site anti-entropy, of the drain of buckets this site no
 	// longer hosts and of the tombstone purge.
 	SyncEvery time.Duration
@@ -51,6 +54,7 @@ func DefaultGeoOptions() GeoOptions {
 		BatchBytes:     4 << 20, // stays under the RPC body limit with JSON's base64 overhead
 		InFlight:       4,       // enough to hide a WAN round trip behind the receiver's fsyncs
 		CloudLanes:     8,
+		Linger:         10 * time.Millisecond, // ~5 records per batch at 500 PUT/s; adds at most this to the lag
 		RetryMin:       200 * time.Millisecond,
 		RetryMax:       10 * time.Second,
 		SyncEvery:      60 * time.Second,
@@ -87,6 +91,9 @@ func (s *Store) SetGeoOptions(o GeoOptions) {
 	}
 	if o.CloudLanes <= 0 {
 		o.CloudLanes = d.CloudLanes
+	}
+	if o.Linger <= 0 {
+		o.Linger = d.Linger
 	}
 	if o.RetryMin <= 0 {
 		o.RetryMin = d.RetryMin
@@ -230,6 +237,9 @@ func (s *Store) shipLoop(target string, wake chan struct{}) {
 		retry = nil
 		var err error
 		if strings.HasPrefix(target, sitePrefix) {
+			if !s.linger(o) {
+				return
+			}
 			err = s.drainSiteOutbox(target, o, wake, &floor)
 		} else {
 			err = s.drainCloudOutbox(target, o)
@@ -355,6 +365,9 @@ func (s *Store) drainSiteOutbox(target string, o GeoOptions, wake <-chan struct{
 				fail(r.err)
 			}
 		case <-wake:
+			if !s.linger(o) {
+				continue // stopping: the batches in flight end with their context
+			}
 			exhausted = false
 			// Rewind only when an add that raced a read began before the cursor's entry.
 			if cursor != nil && !minAdd.IsZero() && !minAdd.After(object.HintKeyTime(target, cursor)) {
@@ -362,6 +375,18 @@ func (s *Store) drainSiteOutbox(target string, o GeoOptions, wake <-chan struct{
 				minAdd = time.Time{}
 			}
 		}
+	}
+}
+
+// linger waits o.Linger for more changes to join the next batch; false when the store stops.
+func (s *Store) linger(o GeoOptions) bool {
+	t := time.NewTimer(o.Linger)
+	defer t.Stop()
+	select {
+	case <-s.ctx.Done():
+		return false
+	case <-t.C:
+		return true
 	}
 }
 
