@@ -540,7 +540,7 @@ func (srv *Server) registerGeo() {
 }
 
 func (srv *Server) applyBatch(w http.ResponseWriter, r *http.Request) {
-	body, err := io.ReadAll(io.LimitReader(r.Body, maxBatchBody+1))
+	body, err := readBody(r, maxBatchBody)
 	if err != nil {
 		http.Error(w, "read batch: "+err.Error(), http.StatusBadRequest)
 		return
@@ -603,6 +603,20 @@ func (srv *Server) applyBatch(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// readBody reads a request body of at most limit bytes (limit+1 read: too large). A body of
+// known length is read into one buffer of that size, not grown by doubling (a 4 MiB batch was
+// copied ~10 times).
+func readBody(r *http.Request, limit int64) ([]byte, error) {
+	if n := r.ContentLength; n > 0 && n <= limit {
+		body := make([]byte, n)
+		if _, err := io.ReadFull(r.Body, body); err != nil {
+			return nil, err
+		}
+		return body, nil
+	}
+	return io.ReadAll(io.LimitReader(r.Body, limit+1))
 }
 
 // applyBatch sends msgs to addr's /rpc/geo/apply, shipping the chunks it lacks first.
