@@ -106,7 +106,9 @@ func TestProcessSiteNodeCatchesUpAfterKill(t *testing.T) {
 		}
 		time.Sleep(250 * time.Millisecond)
 	}
-	if st := n3.cli(t, "status"); !strings.Contains(st, "peer:n1") || !strings.Contains(st, "peer:n2") {
+	st := n3.cli(t, "status")
+	t.Logf("status on n3 after catch-up:\n%s", st)
+	if !strings.Contains(st, "peer:n1") || !strings.Contains(st, "peer:n2") {
 		t.Fatalf("status on n3 shows no catch-up progress:\n%s", st)
 	}
 
