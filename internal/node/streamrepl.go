@@ -32,8 +32,8 @@ import (
 //     fewer copies when fewer peers answer (counted in
 //     minicloud_stream_underreplicated_acks_total) rather than refused. An edge site keeps
 //     taking its sensors' data with one node left; objects refuse such writes.
-//   - A node catches up from the node a message entered by, not from third nodes: a message
-//     whose origin is down stays missing on a node that lacks it until the origin is back.
+//   - While the node a message entered by is down, a node catches up from the others' copies,
+//     read by time (the site's clocks must agree within a minute for it to find them all).
 //   - Forwarding to other sites and archiving ship the copy of the node the message entered
 //     by (Local entries): if that node's disk is lost for good, the peer copies stay readable
 //     in the site but are not forwarded.
@@ -189,6 +189,7 @@ func (n *Node) startStreamRepl(client *replicate.Client, j *siteJournal) *stream
 	)
 	n.cluster.rpc.Mux.HandleFunc("POST "+peerAppendPath, r.receive)
 	n.cluster.rpc.Mux.HandleFunc("GET "+catchUpPath, r.serveCatchUp)
+	n.cluster.rpc.Mux.HandleFunc("GET "+relayPath, r.serveRelay)
 	r.refresh()
 	r.wg.Add(2)
 	go r.watch()

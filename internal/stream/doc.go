@@ -10,7 +10,7 @@
 //	record.go, segment.go, log.go, read.go, retention.go  the on-disk log of one stream (Log)
 //	def.go, registry.go                                  stream definitions: a mesh table
 //	manager.go, match.go, metrics.go                     the node's streams: which log takes a message
-//	peersync.go, peers.go, peerwire.go                   the site's copies: ids, catch-up, wire format
+//	peersync.go, peers.go, relay.go, peerwire.go         the site's copies: ids, catch-up, wire format
 //	batch.go, forward.go, importer.go, archive*.go       shipping messages out as objects
 //
 // Forwarding and archives travel as objects through the node's object layer (Objects), which

@@ -127,3 +127,75 @@ func TestProcessSiteNodeCatchesUpAfterKill(t *testing.T) {
 		t.Fatalf("stream tail on n3 alone: %d missing, %d more than once", len(missing), len(twice))
 	}
 }
+
+// TestProcessSiteNodeCatchesUpThroughPeer: n3 is SIGKILLed while a publisher on n1 publishes at
+// QoS 1 (acknowledged with a copy on n2); then n1 is SIGKILLed too, and n3 restarted: it gets
+// every acknowledged message from n2's copies, exactly once, under n1's ids.
+func TestProcessSiteNodeCatchesUpThroughPeer(t *testing.T) {
+	n1, mesh := startSiteNode(t, "s", "n1", "")
+	n2, _ := startSiteNode(t, "s", "n2", mesh)
+	n3, _ := startSiteNode(t, "s", "n3", mesh)
+	eventually(t, 30*time.Second, "the site forms", func() bool {
+		return strings.Count(n1.cli(t, "status"), " alive ") >= 3
+	})
+	n1.cli(t, "stream", "create", "tele", "--topics", "tele/#")
+	for _, p := range []*proc{n1, n2, n3} {
+		eventually(t, 30*time.Second, "the definition spreads", func() bool { return describes(p, "tele") })
+	}
+	time.Sleep(time.Second)
+	warm := n1.client(t, "warm")
+	if tok := warm.Publish("tele/warm", 1, false, "warm:0"); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		t.Fatalf("publish with every node up: %v", tok.Error())
+	}
+	eventually(t, 10*time.Second, "n3 logs the first message", func() bool { return len(n3.all(t, "tele")) == 1 })
+
+	n3.Kill()
+	var mu sync.Mutex
+	acked := &[]int{}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	pipelinedPublisher(t, n1.client(t, "p1"), "p1", stop, acked, &mu, &wg)
+	time.Sleep(2 * time.Second)
+	close(stop)
+	wg.Wait()
+	want := map[string]bool{"warm:0": true}
+	for _, i := range *acked {
+		want[fmt.Sprintf("p1:%d", i)] = true
+	}
+	if len(want) < 100 {
+		t.Fatalf("only %d messages acknowledged: the test proves nothing", len(want))
+	}
+	ids := map[string]string{}
+	for _, m := range n1.all(t, "tele") {
+		ids[m.Payload] = m.ID
+	}
+	n1.Kill()
+	n3.Restart()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		got := map[string]int{}
+		for _, m := range n3.all(t, "tele") {
+			got[m.Payload]++
+			if got[m.Payload] > 1 {
+				t.Fatalf("n3 logs %q twice", m.Payload)
+			}
+			if want[m.Payload] && m.ID != ids[m.Payload] {
+				t.Fatalf("n3 logs %q as %s, n1 as %s", m.Payload, m.ID, ids[m.Payload])
+			}
+		}
+		var missing []string
+		for p := range want {
+			if got[p] == 0 {
+				missing = append(missing, p)
+			}
+		}
+		if len(missing) == 0 {
+			t.Logf("n3 has all %d messages acknowledged while it was down, through n2", len(want)-1)
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("n3 lacks %d of %d acknowledged messages 30 s after its restart, with n1 down, e.g. %v", len(missing), len(want), missing[:min(5, len(missing))])
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+}

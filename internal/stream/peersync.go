@@ -78,6 +78,14 @@ type originSync struct {
 	end   uint64 // the origin's committed end when it last answered a catch-up
 	// opened is the latest opening of the origin's log met (see above); 0: none yet.
 	opened uint64
+	// nextTime is the publish time (unix ns) of an entry of the origin below next, the latest
+	// known (0: none): every entry at or after next was published at or after it (an origin's
+	// Local entries take its log time), which is where a relay starts looking (relay.go).
+	nextTime int64
+	// relay: per node that relays the origin's entries (while it is down), how far into that
+	// node's log this node has looked (relay.go). In memory: a restart looks again from
+	// nextTime.
+	relay map[string]uint64
 
 	caught, live, dups, lost uint64
 	lastErr                  string
@@ -86,6 +94,7 @@ type originSync struct {
 type extraEntry struct {
 	from uint64 // see PeerEntry.From; its Seq when unknown
 	off  uint64 // its offset in this log
+	t    int64  // its publish time, unix ns
 }
 
 // peerSyncState is peerSync as saved.
@@ -95,6 +104,7 @@ type peerSyncState struct {
 	LogNext uint64            `json:"logNext"` // the start-up scan begins here
 	Origins map[string]uint64 `json:"origins"` // next of each known origin
 	Opened  map[string]uint64 `json:"opened,omitempty"`
+	Times   map[string]int64  `json:"times,omitempty"` // nextTime of each origin
 }
 
 // openPeerSync loads what the log holds of its peers: the saved state, then a scan of the log
@@ -119,6 +129,9 @@ func openPeerSync(db *metastore.DB, name string, epoch int64, self string, l *Lo
 	}
 	for id, opened := range st.Opened {
 		ps.origin(id).opened = opened
+	}
+	for id, t := range st.Times {
+		ps.origin(id).nextTime = t
 	}
 	if err := ps.scan(st.LogNext); err != nil {
 		return nil, err
@@ -145,7 +158,7 @@ func (ps *peerSync) scan(from uint64) error {
 			}
 			o := ps.origin(e.Origin)
 			if !o.has(e.Seq) {
-				o.note(e.Seq, e.Seq, e.Offset)
+				o.note(e.Seq, e.Seq, e.Offset, e.Time.UnixNano())
 			}
 		}
 		from = es[len(es)-1].Offset + 1
@@ -174,10 +187,12 @@ func (o *originSync) has(seq uint64) bool {
 	return ok
 }
 
-// note records that the log holds seq (logged at off), extending next when it follows on.
-func (o *originSync) note(seq, from, off uint64) {
+// note records that the log holds seq (logged at off, published at t), extending next when it
+// follows on.
+func (o *originSync) note(seq, from, off uint64, t int64) {
 	if o.known && from <= o.next && seq >= o.next {
 		o.next = seq + 1
+		o.nextTime = max(o.nextTime, t)
 		// advance sorts the extra entries: per live copy only while they are few (a catch-up
 		// round advances over any number of them; has is right either way).
 		if n := len(o.extra); n > 0 && n <= 64 {
@@ -188,7 +203,7 @@ func (o *originSync) note(seq, from, off uint64) {
 	if o.extra == nil {
 		o.extra = map[uint64]extraEntry{}
 	}
-	o.extra[seq] = extraEntry{from: from, off: off}
+	o.extra[seq] = extraEntry{from: from, off: off, t: t}
 }
 
 // reopened forgets what the log holds of the origin from base on when opened is a later
@@ -205,6 +220,7 @@ func (o *originSync) reopened(opened, base uint64) bool {
 	if o.known && o.next > base {
 		o.next = base
 	}
+	o.relay = nil // relays were read from where the higher next needed: read again
 	for seq := range o.extra {
 		if seq >= base {
 			delete(o.extra, seq)
@@ -232,6 +248,7 @@ func (o *originSync) advance() {
 			delete(o.extra, s)
 		case x.from <= o.next:
 			o.next = s + 1
+			o.nextTime = max(o.nextTime, x.t)
 			delete(o.extra, s)
 		default:
 			return // a later entry's From is beyond this one's Seq: none follows on either
@@ -277,7 +294,7 @@ func (ps *peerSync) appendFrom(origin string, in []PeerEntry, live bool) (waiter
 		if live {
 			from = es[j].From
 		}
-		o.note(es[j].Seq, from, first+uint64(j))
+		o.note(es[j].Seq, from, first+uint64(j), es[j].Time.UnixNano())
 	}
 	if live {
 		o.live += uint64(len(es))
@@ -336,6 +353,9 @@ func (ps *peerSync) applyCatchUp(origin string, from uint64, b *PeerBatch) (wait
 	if b.Next > o.next {
 		o.next = b.Next
 		ps.changed = true
+		for i := range b.Entries { // all below b.Next
+			o.nextTime = max(o.nextTime, b.Entries[i].Time.UnixNano())
+		}
 	}
 	o.advance()
 	o.end, o.lastErr = b.End, ""
@@ -364,6 +384,12 @@ func (ps *peerSync) snapshot() (peerSyncState, uint64) {
 				st.Opened = map[string]uint64{}
 			}
 			st.Opened[id] = o.opened
+		}
+		if o.nextTime != 0 {
+			if st.Times == nil {
+				st.Times = map[string]int64{}
+			}
+			st.Times[id] = o.nextTime
 		}
 		for _, x := range o.extra {
 			st.LogNext = min(st.LogNext, x.off) // scanned again at start-up to find it

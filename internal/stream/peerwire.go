@@ -35,12 +35,17 @@ type PeerBatch struct {
 	First, Next, End uint64
 	// Catch-up answers only: the opening of the origin's log (see PeerEntry).
 	Opened, Base uint64
-	Entries      []PeerEntry
+	// Relayed answers (Manager.OriginSince: another node's copies of the origin's entries)
+	// only: every entry of the origin below Held is in the answering node's log, and Next,
+	// End are positions in that log (Next: where to ask on; End: past every entry counted in
+	// Held).
+	Held    uint64
+	Entries []PeerEntry
 }
 
 // The encoding, all integers unsigned varints unless said otherwise:
 //
-//	u8 version (1) | origin (len, bytes) | first | next | end | opened | base | count
+//	u8 version (1) | origin (len, bytes) | first | next | end | opened | base | held | count
 //	count x ( stream (len, bytes) | seq | from | opened | base | time (i64 little-endian, unix ns)
 //	          | topic (len, bytes) | payload (len, bytes) )
 //
@@ -60,6 +65,7 @@ func AppendPeerBatch(buf []byte, b *PeerBatch) []byte {
 	buf = binary.AppendUvarint(buf, b.End)
 	buf = binary.AppendUvarint(buf, b.Opened)
 	buf = binary.AppendUvarint(buf, b.Base)
+	buf = binary.AppendUvarint(buf, b.Held)
 	buf = binary.AppendUvarint(buf, uint64(len(b.Entries)))
 	for i := range b.Entries {
 		e := &b.Entries[i]
@@ -89,7 +95,7 @@ func DecodePeerBatch(data []byte) (PeerBatch, error) {
 	}
 	b.Origin = string(d.bytes())
 	b.First, b.Next, b.End = d.uvarint(), d.uvarint(), d.uvarint()
-	b.Opened, b.Base = d.uvarint(), d.uvarint()
+	b.Opened, b.Base, b.Held = d.uvarint(), d.uvarint(), d.uvarint()
 	n := d.uvarint()
 	// Each entry takes at least 12 bytes: a count beyond what is left is damage, not a reason
 	// to allocate.
