@@ -2,7 +2,9 @@ package replicate
 
 import (
 	"testing"
+	"time"
 
+	"github.com/minicloud/minicloud/internal/crdt"
 	"github.com/minicloud/minicloud/internal/object"
 )
 
@@ -41,6 +43,27 @@ func TestCutBatches(t *testing.T) {
 			if got[i] != c.want[i] {
 				t.Errorf("%s: batches %v, want %v", c.name, got, c.want)
 			}
+		}
+	}
+}
+
+// TestSettleCutoff: a cross-site round compares only records older than the settle period
+// (10 s, or half the round period when shorter), so changes still in the outbox are not taken
+// for differences.
+func TestSettleCutoff(t *testing.T) {
+	now := time.Now()
+	for _, c := range []struct {
+		every, settle time.Duration
+	}{{time.Minute, 10 * time.Second}, {time.Second, 500 * time.Millisecond}} {
+		before := settleCutoff(now, c.every)
+		at := func(d time.Duration) object.RecordMsg {
+			return object.RecordMsg{Version: crdt.Version{TS: crdt.Timestamp(uint64(now.Add(d).UnixMilli()) << 16)}}
+		}
+		if !settled(at(-c.settle-time.Millisecond), before) || settled(at(-c.settle+time.Millisecond), before) || settled(at(0), before) {
+			t.Errorf("every %v: cutoff %v is not %v before now", c.every, before.Physical(), c.settle)
+		}
+		if !settled(at(0), 0) {
+			t.Error("a zero cutoff (a request from a node before it) leaves records out")
 		}
 	}
 }

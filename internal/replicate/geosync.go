@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -38,12 +39,13 @@ import (
 // like the site's anti-entropy does per partition. When a per-partition Merkle tree exists,
 // bucketDigests is the one function to switch.
 
-// bucketDigests computes the digest of each wanted partition of bucket on this replica.
-var bucketDigests = func(ctx context.Context, local *object.Store, bucket string, want map[int]bool) (map[int]fingerprint, error) {
+// bucketDigests computes the digest of each wanted partition of bucket on this replica, of the
+// records older than before (0: all).
+var bucketDigests = func(ctx context.Context, local *object.Store, bucket string, want map[int]bool, before crdt.Timestamp) (map[int]fingerprint, error) {
 	out := map[int]fingerprint{}
 	err := local.ScanBucketHeads(ctx, bucket, func(m object.RecordMsg) error {
 		p := placement.Partition(m.Bucket, m.Key)
-		if !want[p] {
+		if !want[p] || !settled(m, before) {
 			return nil
 		}
 		f := geoFingerprint(m)
@@ -156,24 +158,39 @@ func (s *Store) crossSiteRound(ctx context.Context) {
 	if len(led) == 0 {
 		return
 	}
+	before := settleCutoff(time.Now(), s.geoOpts().SyncEvery)
 	for _, b := range bs {
 		if len(b.Sites) < 2 || !slices.Contains(b.Sites, s.o.Site) {
 			continue
 		}
-		mine, err := bucketDigests(ctx, s.local, b.Name, led)
+		mine, err := bucketDigests(ctx, s.local, b.Name, led, before)
 		if err != nil {
 			s.log.Warn("cross-site anti-entropy: digests", "bucket", b.Name, "err", err)
 			continue
 		}
 		for _, site := range b.Sites {
 			if site != s.o.Site {
-				s.syncBucketWith(ctx, b.Name, site, led, mine)
+				s.syncBucketWith(ctx, b.Name, site, led, mine, before)
 			}
 		}
 	}
 }
 
-func (s *Store) syncBucketWith(ctx context.Context, bucket, site string, led map[int]bool, mine map[int]fingerprint) {
+// settleCutoff is the version timestamp below which a cross-site round compares records: those
+// written in the last settle period are still on their way through the outbox, and comparing
+// them made nearly every partition with recent writes differ under load, each difference
+// costing scans of the whole bucket on both sites. The next round compares them.
+func settleCutoff(now time.Time, every time.Duration) crdt.Timestamp {
+	settle := min(10*time.Second, every/2)
+	return crdt.Timestamp(uint64(now.Add(-settle).UnixMilli()) << 16)
+}
+
+// settled reports whether m is old enough for a round comparing records before before.
+func settled(m object.RecordMsg, before crdt.Timestamp) bool {
+	return before == 0 || m.Version.TS < before
+}
+
+func (s *Store) syncBucketWith(ctx context.Context, bucket, site string, led map[int]bool, mine map[int]fingerprint, before crdt.Timestamp) {
 	byNode := map[string][]int{}
 	for p := range led {
 		if n, ok := s.remoteLeader(site, p); ok {
@@ -183,37 +200,47 @@ func (s *Store) syncBucketWith(ctx context.Context, bucket, site string, led map
 	for n, parts := range byNode {
 		addr := s.o.Cluster.RPCAddr(n)
 		cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		theirs, err := s.o.Client.geoDigests(cctx, addr, bucket, parts)
+		theirs, err := s.o.Client.geoDigests(cctx, addr, bucket, parts, before)
 		cancel()
 		if err != nil {
 			s.log.Debug("cross-site anti-entropy: remote digests", "site", site, "node", n, "err", err)
 			continue
 		}
+		differ := map[int]bool{}
 		for _, p := range parts {
 			d, ok := mine[p]
 			if !ok {
 				continue // nothing here to offer; the other side pushes in its own round
 			}
-			if theirs[strconv.Itoa(p)] == hex.EncodeToString(d[:]) {
-				continue
+			if theirs[strconv.Itoa(p)] != hex.EncodeToString(d[:]) {
+				differ[p] = true
 			}
-			s.repairPartition(ctx, bucket, n, addr, p)
+		}
+		if len(differ) > 0 {
+			s.repairPartitions(ctx, bucket, n, addr, differ, before)
 		}
 	}
 }
 
-// repairPartition ships to node n (of another site) the records of bucket in partition p that it
-// lacks.
-func (s *Store) repairPartition(ctx context.Context, bucket, n, addr string, p int) {
+// repairPartitions ships to node n (of another site) the records of bucket in the given
+// partitions that it lacks. One fingerprint request and one scan of the bucket serve all the
+// partitions (it was one of each per partition: hundreds of whole-bucket scans on both sites
+// in a round under load).
+func (s *Store) repairPartitions(ctx context.Context, bucket, n, addr string, parts map[int]bool, before crdt.Timestamp) {
+	list := make([]int, 0, len(parts))
+	for p := range parts {
+		list = append(list, p)
+	}
+	slices.Sort(list)
 	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	theirs, err := s.o.Client.geoFingerprints(cctx, addr, bucket, p)
+	theirs, err := s.o.Client.geoFingerprints(cctx, addr, bucket, list)
 	cancel()
 	if err != nil {
 		return
 	}
 	var push []object.RecordMsg
 	s.local.ScanBucket(ctx, bucket, func(m object.RecordMsg) error {
-		if placement.Partition(m.Bucket, m.Key) == p {
+		if parts[placement.Partition(m.Bucket, m.Key)] && settled(m, before) {
 			f := geoFingerprint(m)
 			if !theirs[hex.EncodeToString(f[:])] {
 				push = append(push, m)
@@ -236,8 +263,9 @@ func (s *Store) repairPartition(ctx context.Context, bucket, n, addr string, p i
 }
 
 type geoDigestReq struct {
-	Bucket     string `json:"bucket"`
-	Partitions []int  `json:"partitions"`
+	Bucket     string         `json:"bucket"`
+	Partitions []int          `json:"partitions"`
+	Before     crdt.Timestamp `json:"before,omitempty"` // only records older than this (settleCutoff)
 }
 
 func (srv *Server) geoDigests(w http.ResponseWriter, r *http.Request) {
@@ -250,7 +278,7 @@ func (srv *Server) geoDigests(w http.ResponseWriter, r *http.Request) {
 	for _, p := range req.Partitions {
 		want[p] = true
 	}
-	d, err := bucketDigests(r.Context(), srv.local, req.Bucket, want)
+	d, err := bucketDigests(r.Context(), srv.local, req.Bucket, want, req.Before)
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusInternalServerError)
 		return
@@ -264,14 +292,25 @@ func (srv *Server) geoDigests(w http.ResponseWriter, r *http.Request) {
 
 func (srv *Server) geoFingerprints(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	p, err := strconv.Atoi(q.Get("p"))
-	if err != nil {
-		http.Error(w, "bad partition", http.StatusBadRequest)
-		return
+	// "parts" lists partitions (comma-separated); "p", one partition, is what nodes before it
+	// send, and they are sent it too (they answer for that one only: the asker then pushes the
+	// other partitions' records again, which merge to the same state).
+	want := map[int]bool{}
+	list := q.Get("parts")
+	if list == "" {
+		list = q.Get("p")
+	}
+	for _, f := range strings.Split(list, ",") {
+		p, err := strconv.Atoi(f)
+		if err != nil || p < 0 || p >= placement.Partitions {
+			http.Error(w, "bad partition", http.StatusBadRequest)
+			return
+		}
+		want[p] = true
 	}
 	fps := []string{}
-	err = srv.local.ScanBucketHeads(r.Context(), q.Get("bucket"), func(m object.RecordMsg) error {
-		if placement.Partition(m.Bucket, m.Key) == p {
+	err := srv.local.ScanBucketHeads(r.Context(), q.Get("bucket"), func(m object.RecordMsg) error {
+		if want[placement.Partition(m.Bucket, m.Key)] {
 			f := geoFingerprint(m)
 			fps = append(fps, hex.EncodeToString(f[:]))
 		}
@@ -284,16 +323,20 @@ func (srv *Server) geoFingerprints(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, fps)
 }
 
-func (c *Client) geoDigests(ctx context.Context, addr, bucket string, parts []int) (map[string]string, error) {
-	body, _ := json.Marshal(geoDigestReq{Bucket: bucket, Partitions: parts})
+func (c *Client) geoDigests(ctx context.Context, addr, bucket string, parts []int, before crdt.Timestamp) (map[string]string, error) {
+	body, _ := json.Marshal(geoDigestReq{Bucket: bucket, Partitions: parts, Before: before})
 	out := map[string]string{}
 	err := c.do(ctx, "POST", addr, "/rpc/geo/digests", nil, body, &out)
 	return out, err
 }
 
-func (c *Client) geoFingerprints(ctx context.Context, addr, bucket string, p int) (map[string]bool, error) {
+func (c *Client) geoFingerprints(ctx context.Context, addr, bucket string, parts []int) (map[string]bool, error) {
 	var fps []string
-	q := url.Values{"bucket": {bucket}, "p": {strconv.Itoa(p)}}
+	fs := make([]string, len(parts))
+	for i, p := range parts {
+		fs[i] = strconv.Itoa(p)
+	}
+	q := url.Values{"bucket": {bucket}, "parts": {strings.Join(fs, ",")}, "p": {fs[0]}}
 	if err := c.do(ctx, "GET", addr, "/rpc/geo/fingerprints", q, nil, &fps); err != nil {
 		return nil, err
 	}
