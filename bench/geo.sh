@@ -25,6 +25,9 @@
 #   ONLY=lag|latency run only step 1 or step 2
 #   KEEP=1           keep the temp dir (data, logs, raw results) afterwards
 #   MINICLOUD_BIN    use this minicloud binary instead of building ./cmd/minicloud
+#   BSTOP=1          each round also runs "on" with site b's process stopped (SIGSTOP) during the
+#                    timed run and resumed for the drain: what replication costs a's PUTs when
+#                    site b's apply does not share the machine with them (a's queueing stays)
 #   PPROF=1          serve Go's profiler for each site on a free loopback port (logged at start),
 #                    to take CPU profiles of a run: curl http://ADDR/debug/pprof/profile?seconds=10
 #
@@ -167,6 +170,10 @@ measured() {
 	local name=$1 a0 b0 a1 b1 hz puts
 	a0=$(cpu_ticks a) b0=$(cpu_ticks b)
 	geoload "$@"
+	if [[ "${B_STOPPED:-0}" == 1 ]]; then
+		kill -CONT "${PID[b]}"
+		wait_serving "${PID[b]}" "${S3[b]}" || log "site b did not answer after SIGCONT"
+	fi
 	wait_outbox
 	a1=$(cpu_ticks a) b1=$(cpu_ticks b)
 	hz=$(getconf CLK_TCK)
@@ -179,8 +186,15 @@ measured() {
 # backlog does not load the next run.
 wait_outbox() {
 	local n
+	local out
 	for _ in $(seq 360); do
-		n=$(admin status --json 2>/dev/null | grep -o '"site:b":[0-9]*' | cut -d: -f3 || true)
+		# A status that failed says nothing: ask again (no "site:b" in a status that
+		# answered means an empty outbox).
+		if ! out=$(admin status --json 2>/dev/null); then
+			sleep 0.5
+			continue
+		fi
+		n=$(grep -o '"site:b":[0-9]*' <<<"$out" | cut -d: -f3 || true)
 		if [[ -z "$n" || "$n" == 0 ]]; then
 			return 0
 		fi
@@ -235,12 +249,20 @@ report() {
 	printf '  %-34s %9s %9s %9s %9s\n' "replication on (bucket on a,b)" "$on50" "$on99" "$(result on 'put_ops/s' %.1f)" "$(result on late %d)"
 	printf '  %-34s %9s %9s %9s %9s\n' "replication off (bucket on a only)" "$off50" "$off99" "$(result off 'put_ops/s' %.1f)" "$(result off late %d)"
 	printf '  %-34s %9s %9s\n' "ratio on/off" "$(ratio "$on50" "$off50")" "$(ratio "$on99" "$off99")"
+	if [[ "${BSTOP:-0}" == 1 ]]; then
+		printf '  %-34s %9s %9s %9s %9s\n' "on, site b stopped during the run" "$(result onstop put_p50_ms)" "$(result onstop put_p99_ms)" \
+			"$(result onstop 'put_ops/s' %.1f)" "$(result onstop late %d)"
+		printf '  %-34s %9s %9s\n' "ratio on (b stopped)/off" "$(ratio "$(result onstop put_p50_ms)" "$off50")" "$(ratio "$(result onstop put_p99_ms)" "$off99")"
+	fi
 	printf '  (during the lag run, with the lister at b: p50 %s ms, p99 %s ms)\n' "$(result lag put_p50_ms)" "$(result lag put_p99_ms)"
 	echo
 	echo "CPU time per PUT (user + system, ms; the run and its outbox drain; medians):"
 	printf '  %-34s %9s %9s\n' "" "site a" "site b"
 	printf '  %-34s %9s %9s\n' "replication on" "$(result on-cpu cpu_a_ms %.3f)" "$(result on-cpu cpu_b_ms %.3f)"
 	printf '  %-34s %9s %9s\n' "replication off" "$(result off-cpu cpu_a_ms %.3f)" "$(result off-cpu cpu_b_ms %.3f)"
+	if [[ "${BSTOP:-0}" == 1 ]]; then
+		printf '  %-34s %9s %9s\n' "on, b stopped (drain after)" "$(result onstop-cpu cpu_a_ms %.3f)" "$(result onstop-cpu cpu_b_ms %.3f)"
+	fi
 	printf '  %-34s %9s\n' "ratio on/off at a" "$(ratio "$(result on-cpu cpu_a_ms %.3f)" "$(result off-cpu cpu_a_ms %.3f)")"
 	echo "  (late: PUTs that started over 10 ms behind their schedule, out of $(result on puts %d) per run; many mean the"
 	echo "   client could not keep the pace, and latencies are then not comparable)"
@@ -273,6 +295,10 @@ main() {
 		else
 			measured off -bucket solo -duration "$DURATION"
 			measured on -bucket geo -duration "$DURATION"
+		fi
+		if [[ "${BSTOP:-0}" == 1 ]]; then
+			kill -STOP "${PID[b]}"
+			B_STOPPED=1 measured onstop -bucket geo -duration "$DURATION"
 		fi
 	done
 	report
