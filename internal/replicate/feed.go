@@ -50,8 +50,8 @@ type GeoOptions struct {
 // DefaultGeoOptions returns the defaults.
 func DefaultGeoOptions() GeoOptions {
 	return GeoOptions{
-		BatchRecords:   256,     // a 16 KiB inline record is ~22 KiB of JSON: ~5.5 MiB at most
-		BatchBytes:     4 << 20, // stays under the RPC body limit with JSON's base64 overhead
+		BatchRecords:   256,     // 256 records of 16 KiB inline data: 4 MiB
+		BatchBytes:     4 << 20, // well under the RPC body limit (maxBatchBody)
 		InFlight:       4,       // enough to hide a WAN round trip behind the receiver's fsyncs
 		CloudLanes:     8,
 		Linger:         10 * time.Millisecond, // ~5 records per batch at 500 PUT/s; adds at most this to the lag
