@@ -215,7 +215,7 @@ func (b *Broker) addHooks(o Options) error {
 func (b *Broker) addListeners(o Options) error {
 	if o.Listener != nil {
 		b.ln = newGuardedListener("tcp", o.Listener, o.MaxConnections, o.ConnectTimeout, b.metrics.refused.Inc, o.Logger)
-		b.ln.readBuffer = o.SocketReadBuffer
+		b.ln.readBuffer, b.ln.disconnect = o.SocketReadBuffer, b.disconnectListener
 		if err := b.srv.AddListener(b.ln); err != nil {
 			return fmt.Errorf("mqtt listener: %w", err)
 		}
@@ -225,6 +225,7 @@ func (b *Broker) addListeners(o Options) error {
 		cfg.MinVersion = max(cfg.MinVersion, tls.VersionTLS12)
 		// The TLS handshake happens on the first read, within the connection's CONNECT deadline.
 		ln := newGuardedListener("tls", tls.NewListener(o.TLSListener, cfg), o.MaxConnections, o.ConnectTimeout, b.metrics.refused.Inc, o.Logger)
+		ln.disconnect = b.disconnectListener
 		if err := b.srv.AddListener(ln); err != nil {
 			return fmt.Errorf("mqtt tls listener: %w", err)
 		}
@@ -244,12 +245,28 @@ func (b *Broker) addListeners(o Options) error {
 			cfg.MinVersion = max(cfg.MinVersion, tls.VersionTLS12)
 			ln = tls.NewListener(ln, cfg)
 		}
-		if err := b.srv.AddListener(newWSListener(ws.id, ln, o.MaxConnections, o.ConnectTimeout, b.metrics.refused.Inc, o.Logger)); err != nil {
+		wl := newWSListener(ws.id, ln, o.MaxConnections, o.ConnectTimeout, b.metrics.refused.Inc, o.Logger)
+		wl.disconnect = b.disconnectListener
+		if err := b.srv.AddListener(wl); err != nil {
 			return fmt.Errorf("mqtt %s listener: %w", ws.id, err)
 		}
 		b.extra = append(b.extra, ws.ln.Addr())
 	}
 	return nil
+}
+
+// disconnectListener disconnects the clients of listener id when the broker closes, as mochi's
+// own CloseFn does, but without its Clients.GetByListener (mochi v2.7.9): that read-locks the
+// client map and then again inside (Len), so a client leaving at that moment (Clients.Delete,
+// waiting for the write lock between the two) deadlocks both, and Broker.Close never returns
+// (seen once in `go test -race ./internal/mqtt`: every goroutine parked on the map's lock).
+// GetAll locks once.
+func (b *Broker) disconnectListener(id string) {
+	for _, cl := range b.srv.Clients.GetAll() {
+		if cl.Net.Listener == id && !cl.Closed() {
+			_ = b.srv.DisconnectClient(cl, packets.ErrServerShuttingDown)
+		}
+	}
 }
 
 func (b *Broker) closeStore() {

@@ -24,6 +24,8 @@ type guardedListener struct {
 	log            *slog.Logger
 	refused        func() // counts a connection refused for being over the cap
 	readBuffer     int    // SO_RCVBUF of accepted connections; 0 leaves the system's
+	// disconnect replaces mochi's CloseFn in Close when set (Broker.disconnectListener).
+	disconnect func(id string)
 
 	slots  chan struct{} // one token per open connection
 	mu     sync.Mutex
@@ -142,7 +144,11 @@ func (l *guardedListener) Close(closeClients listeners.CloseFn) {
 	close(l.done)
 	l.mu.Unlock()
 	_ = l.ln.Close()
-	closeClients(l.id)
+	if l.disconnect != nil {
+		l.disconnect(l.id)
+	} else {
+		closeClients(l.id)
+	}
 	l.mu.Lock()
 	for c := range l.conns {
 		c.Close()

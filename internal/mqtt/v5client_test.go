@@ -3,6 +3,7 @@ package mqtt_test
 import (
 	"bufio"
 	"bytes"
+	"fmt"
 	"io"
 	"net"
 	"testing"
@@ -131,4 +132,36 @@ func (c *v5conn) publish(topic, payload string, props packets.Properties) byte {
 		PacketID:    9, TopicName: topic, Payload: []byte(payload), Properties: props,
 	}, (*packets.Packet).PublishEncode)
 	return c.expect(packets.Puback).ReasonCode
+}
+
+// TestCloseDisconnectsV5Clients: a closing broker tells its MQTT 5 clients why (DISCONNECT,
+// server shutting down), also with clients leaving at that moment (the broker disconnects
+// them itself: see Broker.disconnectListener).
+func TestCloseDisconnectsV5Clients(t *testing.T) {
+	e := newEnv(t)
+	stay := dialV5(t, e.addr)
+	if code := stay.connect("stay", rootKey, rootSecret, nil); code != 0 {
+		t.Fatalf("CONNACK %#x", code)
+	}
+	for i := 0; i < 20; i++ { // clients leaving while the broker closes
+		c := dialV5(t, e.addr)
+		if code := c.connect(fmt.Sprint("leave", i), rootKey, rootSecret, nil); code != 0 {
+			t.Fatalf("CONNACK %#x", code)
+		}
+		go c.conn.Close()
+	}
+	done := make(chan error, 1)
+	go func() { done <- e.broker.Close() }()
+	pk := stay.expect(packets.Disconnect)
+	if pk.ReasonCode != packets.ErrServerShuttingDown.Code {
+		t.Fatalf("DISCONNECT reason %#x, want %#x (server shutting down)", pk.ReasonCode, packets.ErrServerShuttingDown.Code)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("Broker.Close did not return")
+	}
 }

@@ -24,6 +24,7 @@ type wsListener struct {
 	connectTimeout time.Duration
 	refused        func()
 	log            *slog.Logger
+	disconnect     func(id string) // as guardedListener's
 
 	slots    chan struct{}
 	srv      *http.Server
@@ -136,7 +137,11 @@ func (l *wsListener) Close(closeClients listeners.CloseFn) {
 	} else {
 		_ = l.ln.Close()
 	}
-	closeClients(l.id)
+	if l.disconnect != nil {
+		l.disconnect(l.id)
+	} else {
+		closeClients(l.id)
+	}
 	l.mu.Lock()
 	for c := range l.conns {
 		c.Close()
