@@ -194,7 +194,8 @@ wait_outbox() {
 			sleep 0.5
 			continue
 		fi
-		n=$(grep -o '"site:b":[0-9]*' <<<"$out" | cut -d: -f3 || true)
+		# The status is indented JSON ("site:b": N): the pattern takes the space.
+		n=$(grep -o '"site:b": *[0-9]*' <<<"$out" | grep -o '[0-9]*$' || true)
 		if [[ -z "$n" || "$n" == 0 ]]; then
 			return 0
 		fi
