@@ -134,6 +134,7 @@ func (s *Store) shipToCloud(t object.SyncTarget, m object.RecordMsg) error {
 	if _, err := cl.PutObject(ctx, t.Bucket, key, rd, info.Size, opts); err != nil {
 		return fmt.Errorf("put %s in the cloud: %w", key, err)
 	}
+	s.geo.ships.target(cloudTarget(m.Bucket, t.ID)).bytes.Add(info.Size)
 	s.Stats.Shipped.Add(1)
 	return nil
 }

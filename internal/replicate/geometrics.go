@@ -1,6 +1,7 @@
 package replicate
 
 import (
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -49,8 +50,11 @@ func (s *Store) recordShipped(target string, hs []object.Hint) {
 	ts := s.geo.ships.target(target)
 	ts.records.Add(int64(len(hs)))
 	now := time.Now()
+	cloud := strings.HasPrefix(target, cloudPrefix)
 	for _, h := range hs {
-		ts.bytes.Add(int64(len(h.Msg.Enc)))
+		if !cloud { // a cloud entry is a reference: shipToCloud counts the object's bytes
+			ts.bytes.Add(int64(len(h.Msg.Enc)))
+		}
 		ts.lag.Observe(now.Sub(h.Msg.Version.TS.Physical()).Seconds())
 	}
 }
@@ -62,7 +66,7 @@ type geoCollector Store
 
 var (
 	descGeoRecords = prometheus.NewDesc("minicloud_geo_shipped_records_total", "Records delivered to another site or a cloud target.", []string{"target"}, nil)
-	descGeoBytes   = prometheus.NewDesc("minicloud_geo_shipped_bytes_total", "Encoded record bytes delivered to another site or a cloud target (chunk data shipped separately is not counted).", []string{"target"}, nil)
+	descGeoBytes   = prometheus.NewDesc("minicloud_geo_shipped_bytes_total", "Encoded record bytes delivered to another site (chunk data shipped separately is not counted), object bytes PUT to a cloud target.", []string{"target"}, nil)
 	descGeoEvents  = prometheus.NewDesc("minicloud_geo_events_total", "Cross-site repair events by kind: records repaired by anti-entropy, tombstones purged, records handed over by a drain.", []string{"kind"}, nil)
 )
 
