@@ -35,6 +35,9 @@ type Serve struct {
 	Replicas int    // copies of each object in the site (RF)
 	WriteQ   int    // replicas that must have a write on disk before it is acknowledged (W)
 	ReadQ    int    // replicas a read waits for (R)
+	// ReadLeases: a node reads a key from its own replica alone while it holds a lease from the
+	// key's other replicas; writes wait for lease holders (internal/replicate/lease.go).
+	ReadLeases bool
 	// Cross-site repair (anti-entropy, drain, tombstone purge) period, and how old a tombstone must
 	// be before it may be purged (besides being known everywhere); see internal/replicate/geosync.go.
 	GeoSyncEvery   time.Duration
@@ -57,6 +60,7 @@ func DefaultServe() Serve {
 		Replicas:       3, // survives the loss of any one node with W=2, R=2 (R+W>RF)
 		WriteQ:         2,
 		ReadQ:          2,
+		ReadLeases:     true, // one replica per GET in a healthy site; writes wait for every live replica
 		GeoSyncEvery:   time.Minute,
 		TombstoneGrace: time.Hour, // far beyond the timeout of any write still in flight
 	}
@@ -86,6 +90,7 @@ func BindServe(fs *pflag.FlagSet, c *Serve) {
 	fs.DurationVar(&c.GeoSyncEvery, "geo-sync-every", c.GeoSyncEvery, "period of cross-site anti-entropy, bucket drain and tombstone purge")
 	fs.DurationVar(&c.TombstoneGrace, "tombstone-grace", c.TombstoneGrace, "minimum age of a tombstone before it may be purged (once every hosting site has it)")
 	fs.IntVar(&c.ReadQ, "read-quorum", c.ReadQ, "replicas a read waits for (R); keep R+W > RF to read your writes")
+	fs.BoolVar(&c.ReadLeases, "read-leases", c.ReadLeases, "read from this node's replica alone while it holds a lease from the other replicas (writes then wait for every live replica, or up to 1s after one dies)")
 }
 
 // FromEnv fills every flag the user did not set from MINICLOUD_<NAME> (dashes as underscores),

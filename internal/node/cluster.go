@@ -109,8 +109,9 @@ func (n *Node) startCluster(objects *object.Store, out io.Writer, fresh bool) er
 	n.cluster.client = replicate.NewClient(clientTLS)
 	n.repl = replicate.New(replicate.Options{
 		Local: objects, Cluster: meshView{m}, Client: n.cluster.client, Site: cfg.Site,
-		RF: cfg.Replicas, W: cfg.WriteQ, R: cfg.ReadQ, Logger: n.log,
+		RF: cfg.Replicas, W: cfg.WriteQ, R: cfg.ReadQ, ReadLeases: cfg.ReadLeases, Logger: n.log,
 	})
+	n.repl.ServeLeases(srv)
 	srv.Apply = n.repl.ApplyFromSite
 	n.repl.SetGeoOptions(replicate.GeoOptions{SyncEvery: cfg.GeoSyncEvery, TombstoneGrace: cfg.TombstoneGrace})
 	n.repl.RegisterRoutes(srv.Mux)

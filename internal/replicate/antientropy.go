@@ -130,43 +130,9 @@ func (s *Store) antiEntropyRound(ctx context.Context) {
 	}
 	sort.Strings(peers)
 	for _, peer := range peers {
-		addr := s.o.Cluster.RPCAddr(peer)
-		cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		theirs, err := s.o.Client.Digests(cctx, addr, shared[peer])
-		cancel()
-		if err != nil {
-			s.log.Debug("anti-entropy: peer digests", "peer", peer, "err", err)
-			s.setPeerSync(peer, func(ps *PeerSync) { ps.Compared, ps.Equal, ps.Error = len(shared[peer]), 0, err.Error() })
-			compared += len(shared[peer])
-			continue
-		}
-		pc, pe := 0, 0
-		var syncErr error
-		for _, p := range shared[peer] {
-			pc++
-			if rootHex(s.local.TreeRoot(p)) == theirs[itoa(p)] {
-				pe++
-				s.ae.boot.synced(p, peer)
-				continue
-			}
-			if err := s.syncPartition(ctx, peer, addr, p); err != nil {
-				s.log.Debug("anti-entropy: sync partition", "peer", peer, "partition", p, "err", err)
-				syncErr = err
-				continue
-			}
-			s.ae.boot.synced(p, peer)
-		}
+		pc, pe := s.syncPeer(ctx, peer, shared[peer])
 		compared += pc
 		equal += pe
-		s.setPeerSync(peer, func(ps *PeerSync) {
-			ps.Compared, ps.Equal, ps.Error = pc, pe, ""
-			if syncErr != nil {
-				ps.Error = syncErr.Error()
-			}
-			if pc == pe {
-				ps.LastFullSync = time.Now()
-			}
-		})
 	}
 	s.forgetPeers(shared)
 	s.Stats.AEPartitions.Store(int64(compared))
@@ -176,6 +142,53 @@ func (s *Store) antiEntropyRound(ctx context.Context) {
 		s.endTransition(started)
 	}
 	s.checkRefilled()
+}
+
+// syncPeer compares partitions parts with peer and syncs those that differ; it returns how many
+// it compared and how many were equal. Every partition found equal or synced counts for
+// bootstrapping (bootstrap.go) and for the lease chain with peer that was current when the sync
+// began (lease.go): the peer's digests are asked for after that chain's first grant.
+func (s *Store) syncPeer(ctx context.Context, peer string, parts []int) (compared, equal int) {
+	epoch := s.leases.epochOf(peer)
+	addr := s.o.Cluster.RPCAddr(peer)
+	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	theirs, err := s.o.Client.Digests(cctx, addr, parts)
+	cancel()
+	if err != nil {
+		s.log.Debug("anti-entropy: peer digests", "peer", peer, "err", err)
+		s.setPeerSync(peer, func(ps *PeerSync) { ps.Compared, ps.Equal, ps.Error = len(parts), 0, err.Error() })
+		return len(parts), 0
+	}
+	pc, pe := 0, 0
+	var syncErr error
+	var synced []int
+	for _, p := range parts {
+		pc++
+		if rootHex(s.local.TreeRoot(p)) == theirs[itoa(p)] {
+			pe++
+			s.ae.boot.synced(p, peer)
+			synced = append(synced, p)
+			continue
+		}
+		if err := s.syncPartition(ctx, peer, addr, p); err != nil {
+			s.log.Debug("anti-entropy: sync partition", "peer", peer, "partition", p, "err", err)
+			syncErr = err
+			continue
+		}
+		s.ae.boot.synced(p, peer)
+		synced = append(synced, p)
+	}
+	s.leases.synced(peer, synced, epoch)
+	s.setPeerSync(peer, func(ps *PeerSync) {
+		ps.Compared, ps.Equal, ps.Error = pc, pe, ""
+		if syncErr != nil {
+			ps.Error = syncErr.Error()
+		}
+		if pc == pe {
+			ps.LastFullSync = time.Now()
+		}
+	})
+	return pc, pe
 }
 
 // forgetPeers drops the results of nodes this round did not compare with (down, or no longer

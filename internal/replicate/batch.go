@@ -57,7 +57,8 @@ func (s *Store) pushRecords(ctx context.Context, n string, msgs []object.RecordM
 		wg.Add(1)
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			copy(errs[b[0]:b[1]], s.mergeBatch(ctx, addr, msgs[b[0]:b[1]]))
+			berrs, _ := s.mergeBatch(ctx, addr, msgs[b[0]:b[1]])
+			copy(errs[b[0]:b[1]], berrs)
 		}()
 	}
 	wg.Wait()
@@ -65,9 +66,10 @@ func (s *Store) pushRecords(ctx context.Context, n string, msgs []object.RecordM
 }
 
 // mergeBatch merges msgs on addr in one round trip, or two when the peer first needs chunks
-// (shipped in between).
-func (s *Store) mergeBatch(ctx context.Context, addr string, msgs []object.RecordMsg) []error {
-	errs := make([]error, len(msgs))
+// (shipped in between); notes[i] is the peer's lease note for msgs[i] when it merged it.
+func (s *Store) mergeBatch(ctx context.Context, addr string, msgs []object.RecordMsg) (errs []error, notes []leaseNote) {
+	errs = make([]error, len(msgs))
+	notes = make([]leaseNote, len(msgs))
 	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
 	idx := make([]int, len(msgs))
@@ -84,12 +86,12 @@ func (s *Store) mergeBatch(ctx context.Context, addr string, msgs []object.Recor
 			for _, i := range idx {
 				errs[i] = err
 			}
-			return errs
+			return errs, notes
 		}
 		var again []int
 		for j, o := range outs {
 			i := idx[j]
-			errs[i] = o.err
+			errs[i], notes[i] = o.err, o.note
 			if attempt == 0 && errors.Is(o.err, object.ErrMissingChunks) {
 				if err := s.shipChunks(ctx, addr, msgs[i], o.missing); err != nil {
 					errs[i] = err
@@ -100,7 +102,7 @@ func (s *Store) mergeBatch(ctx context.Context, addr string, msgs []object.Recor
 		}
 		idx = again
 	}
-	return errs
+	return errs, notes
 }
 
 // shipChunks sends the peer the chunks of m it said it lacks.

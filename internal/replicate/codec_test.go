@@ -105,8 +105,29 @@ func FuzzDecode(f *testing.F) {
 			}
 		}
 		for want := 0; want < 3; want++ {
-			if out, err := decodeOutcomes(b, want); err == nil && len(out) != want {
+			if out, err := decodeOutcomes(&dec{b: b}, want); err == nil && len(out) != want {
 				t.Fatalf("%d outcomes, want %d", len(out), want)
+			}
+		}
+		if req, holder, err := decodeGrantReq(b); err == nil {
+			again, h2, err := decodeGrantReq(encodeGrantReq(req, holder))
+			if err != nil || again != req || h2 != holder {
+				t.Fatalf("re-encoding a grant request: %+v %q, %v", again, h2, err)
+			}
+		}
+		if resp, err := decodeGrantResp(b); err == nil {
+			again, err := decodeGrantResp(encodeGrantResp(resp))
+			if err != nil || len(again.entries) != len(resp.entries) || again.seq != resp.seq {
+				t.Fatalf("re-encoding a grant answer of %d entries: %d, %v", len(resp.entries), len(again.entries), err)
+			}
+		}
+		d := dec{b: b}
+		if n := d.note(); d.done() == nil {
+			e := enc{}
+			e.note(n)
+			d2 := dec{b: e.b}
+			if n2 := d2.note(); d2.done() != nil || len(n2.holders) != len(n.holders) || n2.all != n.all {
+				t.Fatalf("re-encoding a lease note: %+v, %+v", n, n2)
 			}
 		}
 	})

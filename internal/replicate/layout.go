@@ -3,6 +3,7 @@ package replicate
 import (
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/minicloud/minicloud/internal/placement"
@@ -23,6 +24,8 @@ type layout struct {
 	// site's layout from a peer (layoutjoin.go); until then it serves no request.
 	joining bool
 	adopt   sync.Mutex // one adoption at a time
+	// gen counts changes of cur or prev: lease state (lease.go) belongs to one generation.
+	gen atomic.Uint64
 }
 
 // sets returns the site's current node set and, during a transition, the previous one.
@@ -43,6 +46,7 @@ func (s *Store) sets() (cur, prev []string) {
 		if l.cur != nil && l.prev == nil {
 			l.prev = l.cur // an ongoing transition keeps its older set: that is where data is
 		}
+		l.gen.Add(1)
 		if l.cur != nil {
 			l.since = time.Now()
 			s.log.Info("layout changed; writing to old and new replicas until in sync", "nodes", nodes, "previous", l.prev)
@@ -61,6 +65,7 @@ func (s *Store) endTransition(roundStart time.Time) {
 	if l.prev != nil && roundStart.After(l.since) {
 		s.log.Info("layout transition complete", "nodes", l.cur)
 		l.prev = nil
+		l.gen.Add(1)
 	}
 }
 

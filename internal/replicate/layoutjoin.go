@@ -163,6 +163,7 @@ func (s *Store) setAdopted(cur, prev []string, args ...any) {
 	l := &s.layout
 	l.mu.Lock()
 	l.cur, l.prev, l.since, l.joining = slices.Clone(cur), slices.Clone(prev), time.Now(), false
+	l.gen.Add(1)
 	l.mu.Unlock()
 	s.log.Info("joined: adopted the site's layout", append([]any{"nodes", cur, "previous", prev}, args...)...)
 }

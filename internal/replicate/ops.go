@@ -31,6 +31,9 @@ const (
 	opRecord = "record"
 	opMerges = "merges"
 	opList   = "list"
+	// opMergesL is opMerges whose answer also carries each record's lease note (lease.go).
+	opMergesL = "mergesl"
+	opLease   = "lease" // a lease grant request (leaseops.go)
 )
 
 func (s *Server) registerOps() {
@@ -39,6 +42,8 @@ func (s *Server) registerOps() {
 		opRecord: s.opRecord,
 		opMerges: s.opMerges,
 		opList:   s.opList,
+		opMergesL: s.opMergesL,
+		opLease:   s.opLease,
 	}
 	s.Mux.HandleFunc("POST /rpc/op/{name}", s.serveOp)
 }
@@ -225,7 +230,29 @@ func (s *Server) opMerges(_ context.Context, req []byte) ([]byte, error) {
 	if err != nil {
 		return nil, badRequest(err)
 	}
+	errs, _ := s.mergeAll(msgs)
+	return s.encodeOutcomes(msgs, errs), nil
+}
+
+// mergesl: count × record → count × outcome, then count × lease note.
+func (s *Server) opMergesL(_ context.Context, req []byte) ([]byte, error) {
+	msgs, err := decodeRecords(req)
+	if err != nil {
+		return nil, badRequest(err)
+	}
+	errs, notes := s.mergeAll(msgs)
+	e := enc{b: s.encodeOutcomes(msgs, errs)}
+	for _, n := range notes {
+		e.note(n)
+	}
+	return e.b, nil
+}
+
+// mergeAll merges msgs concurrently; each merged record is logged by the lease grantor, whose
+// note goes with its acknowledgement.
+func (s *Server) mergeAll(msgs []object.RecordMsg) ([]error, []leaseNote) {
 	errs := make([]error, len(msgs))
+	notes := make([]leaseNote, len(msgs))
 	sem := make(chan struct{}, mergeParallel)
 	var wg sync.WaitGroup
 	for i, m := range msgs {
@@ -233,10 +260,17 @@ func (s *Server) opMerges(_ context.Context, req []byte) ([]byte, error) {
 		wg.Add(1)
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			_, errs[i] = s.local.MergeRecord(m)
+			var changed bool
+			if changed, errs[i] = s.local.MergeRecord(m); errs[i] == nil {
+				notes[i] = s.grants.merged(m, changed)
+			}
 		}()
 	}
 	wg.Wait()
+	return errs, notes
+}
+
+func (s *Server) encodeOutcomes(msgs []object.RecordMsg, errs []error) []byte {
 	e := enc{}
 	e.uvarint(uint64(len(msgs)))
 	for i, err := range errs {
@@ -261,7 +295,7 @@ func (s *Server) opMerges(_ context.Context, req []byte) ([]byte, error) {
 			e.str(err.Error())
 		}
 	}
-	return e.b, nil
+	return e.b
 }
 
 func encodeRecords(msgs []object.RecordMsg) []byte {
@@ -287,20 +321,46 @@ func decodeRecords(b []byte) ([]object.RecordMsg, error) {
 type mergeOutcome struct {
 	missing []string // chunk ids the peer lacks (ErrMissingChunks)
 	err     error
+	note    leaseNote // the peer's lease note (lease.go)
 }
 
-// Merges asks addr to merge msgs in one round trip; the answer has one outcome per record.
+// Merges asks addr to merge msgs in one round trip; the answer has one outcome per record, with
+// the peer's lease notes.
 func (c *Client) Merges(ctx context.Context, addr string, msgs []object.RecordMsg) ([]mergeOutcome, error) {
-	resp, err := c.op(ctx, addr, opMerges, encodeRecords(msgs))
+	body := encodeRecords(msgs)
+	resp, err := c.op(ctx, addr, opMergesL, body)
+	if unknownOp(err) {
+		// A node from before leases: it grants none, so its acknowledgements need no note.
+		resp, err = c.op(ctx, addr, opMerges, body)
+		if err != nil {
+			return nil, err
+		}
+		d := dec{b: resp}
+		out, err := decodeOutcomes(&d, len(msgs))
+		if err == nil {
+			err = d.done()
+		}
+		return out, err
+	}
 	if err != nil {
 		return nil, err
 	}
-	return decodeOutcomes(resp, len(msgs))
+	d := dec{b: resp}
+	out, err := decodeOutcomes(&d, len(msgs))
+	if err != nil {
+		return nil, err
+	}
+	for i := range out {
+		out[i].note = d.note()
+	}
+	if err := d.done(); err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
-// decodeOutcomes decodes a merges answer for a request of want records.
-func decodeOutcomes(b []byte, want int) ([]mergeOutcome, error) {
-	d := dec{b: b}
+// decodeOutcomes decodes the outcomes of a merges answer for a request of want records.
+func decodeOutcomes(d *dec, want int) ([]mergeOutcome, error) {
 	n := d.count(1)
 	if d.err == nil && n != want {
 		return nil, fmt.Errorf("merges: %d outcomes for %d records", n, want)
@@ -321,8 +381,8 @@ func decodeOutcomes(b []byte, want int) ([]mergeOutcome, error) {
 			d.fail()
 		}
 	}
-	if err := d.done(); err != nil {
-		return nil, err
+	if d.err != nil {
+		return nil, d.err
 	}
 	return out, nil
 }

@@ -24,7 +24,13 @@ type mergeQueue struct {
 
 type queuedMerge struct {
 	msg  object.RecordMsg
-	done chan error // buffered: a sender never blocks on a waiter that gave up
+	done chan mergeDone // buffered: a sender never blocks on a waiter that gave up
+}
+
+// mergeDone is one queued merge's outcome, with the peer's lease note (lease.go).
+type mergeDone struct {
+	err  error
+	note leaseNote
 }
 
 type mergeQueues struct {
@@ -46,10 +52,10 @@ func (qs *mergeQueues) get(n string) *mergeQueue {
 	return q
 }
 
-// queueMerge merges msg on peer n through n's queue and returns its outcome.
-func (s *Store) queueMerge(ctx context.Context, n string, msg object.RecordMsg) error {
+// queueMerge merges msg on peer n through n's queue and returns its outcome and n's lease note.
+func (s *Store) queueMerge(ctx context.Context, n string, msg object.RecordMsg) (leaseNote, error) {
 	q := s.queues.get(n)
-	done := make(chan error, 1)
+	done := make(chan mergeDone, 1)
 	q.mu.Lock()
 	q.waiting = append(q.waiting, queuedMerge{msg: msg, done: done})
 	start := q.senders < queueSenders
@@ -62,10 +68,10 @@ func (s *Store) queueMerge(ctx context.Context, n string, msg object.RecordMsg) 
 		go s.drainQueue(n, q)
 	}
 	select {
-	case err := <-done:
-		return err
+	case d := <-done:
+		return d.note, d.err
 	case <-ctx.Done():
-		return ctx.Err()
+		return leaseNote{}, ctx.Err()
 	}
 }
 
@@ -90,9 +96,9 @@ func (s *Store) drainQueue(n string, q *mergeQueue) {
 		batch := append([]queuedMerge(nil), q.waiting[:k]...)
 		q.waiting = append(q.waiting[:0:0], q.waiting[k:]...)
 		q.mu.Unlock()
-		errs := s.mergeBatch(s.ctx, s.o.Cluster.RPCAddr(n), msgs[:k])
+		errs, notes := s.mergeBatch(s.ctx, s.o.Cluster.RPCAddr(n), msgs[:k])
 		for i, w := range batch {
-			w.done <- errs[i]
+			w.done <- mergeDone{err: errs[i], note: notes[i]}
 		}
 	}
 }

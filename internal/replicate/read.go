@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/minicloud/minicloud/internal/object"
+	"github.com/minicloud/minicloud/internal/placement"
 	"github.com/minicloud/minicloud/internal/s3err"
 )
 
@@ -93,6 +94,9 @@ func (c *quorumCheck) helps(n string) bool {
 // will need the winning record's data (then a whole copy is asked for when this node has none).
 func (s *Store) readKey(ctx context.Context, bucket, key string, data bool) (*readResult, error) {
 	cur, prev := s.replicaSets(bucket, key)
+	if res, ok := s.leasedRead(bucket, key, cur, prev); ok {
+		return res, nil
+	}
 	reps := union(cur, prev)
 	q := s.newQuorumCheck(cur, prev, s.o.R)
 	self := s.self()
@@ -193,6 +197,28 @@ func (s *Store) readKey(ctx context.Context, bucket, key string, data bool) (*re
 		s.repair(res)
 	}
 	return res, nil
+}
+
+// leasedRead answers a read from this node's replica alone when it holds a read lease on the
+// key's partition (lease.go): every write acknowledged before now is on this replica.
+func (s *Store) leasedRead(bucket, key string, cur, prev []string) (*readResult, bool) {
+	if !s.o.ReadLeases || prev != nil || !slices.Contains(cur, s.self()) || s.Bootstrapping() {
+		return nil, false
+	}
+	if !s.leases.serves(placement.Partition(bucket, key), s.layout.gen.Load(), time.Now()) {
+		return nil, false
+	}
+	s.wg.Add(1)
+	msgs, cut, err := s.local.StoredRecords(bucket, key, true)
+	s.wg.Done()
+	if err != nil {
+		return nil, false // the quorum read reports it, or reads around it
+	}
+	res := &readResult{bucket: bucket, key: key, have: map[string]map[fingerprint]bool{}, index: map[fingerprint]int{}}
+	res.add(answer{node: s.self(), msgs: msgs, cut: cut})
+	res.order()
+	s.Stats.LeaseReads.Add(1)
+	return res, true
 }
 
 // add records one replica's answer. Each distinct record is kept once (a whole copy rather than

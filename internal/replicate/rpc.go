@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/minicloud/minicloud/internal/blobstore"
@@ -35,6 +36,11 @@ type Server struct {
 	// Apply commits a change shipped from another site on this site's replicas.
 	Apply func(object.RecordMsg) error
 	ops   map[string]opFunc // binary operations (ops.go)
+	// grants is this node's lease grantor (lease.go): it exists as soon as the server does, so
+	// that every merge this node acknowledges is logged and noted, before and after the
+	// replication layer attaches itself (site, see Store.ServeLeases).
+	grants *grantor
+	site   atomic.Pointer[Store]
 	fs    *frameServer      // nil without a listener (listener.go)
 }
 
@@ -55,7 +61,7 @@ func NewServer(addr string, tlsCfg *tls.Config, local *object.Store) (*Server, e
 // newServer builds a Server's routes without a listener (NewServer adds one; tests route to
 // Handler through an in-memory network).
 func newServer(local *object.Store) *Server {
-	s := &Server{local: local, Mux: http.NewServeMux()}
+	s := &Server{local: local, Mux: http.NewServeMux(), grants: newGrantor(nil)}
 	s.Mux.HandleFunc("POST /rpc/merge", s.merge)
 	s.Mux.HandleFunc("PUT /rpc/chunk/{id}", s.putChunk)
 	s.Mux.HandleFunc("GET /rpc/chunk/{id}", s.getChunk)
@@ -114,7 +120,11 @@ func (s *Server) merge(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
-	if _, err := s.local.MergeRecord(m); err != nil {
+	changed, err := s.local.MergeRecord(m)
+	if err == nil {
+		s.grants.merged(m, changed) // logged for lease holders (lease.go); this route carries no note
+	}
+	if err != nil {
 		if errors.Is(err, object.ErrMissingChunks) {
 			refs, _ := m.Chunks()
 			var miss []string

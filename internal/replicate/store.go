@@ -42,7 +42,16 @@ type Options struct {
 	R       int // read quorum (default 2)
 	// AntiEntropyEvery is the period of anti-entropy rounds (default 15s).
 	AntiEntropyEvery time.Duration
-	Logger           *slog.Logger
+	// ReadLeases lets this node read a key from its own replica alone while it holds a lease on
+	// the key's partition from every other replica, and grant such leases (lease.go).
+	ReadLeases bool
+	// LeaseDuration is D, the length of a lease grant (default DefaultLeaseDuration). Writes to
+	// a partition whose holder died wait up to D.
+	LeaseDuration time.Duration
+	// BrokenNoLeaseGate makes coordinators acknowledge writes without waiting for lease
+	// holders: unsafe, for tests that show the history checker catches the stale reads it allows.
+	BrokenNoLeaseGate bool
+	Logger            *slog.Logger
 }
 
 // Store is the object API of a node as the S3 API sees it: the site's replicated state.
@@ -63,6 +72,12 @@ type Store struct {
 	layout      layout
 	geo         geoState // geo*.go, feed.go: shippers of the site and cloud outboxes
 	ae          aeState  // antientropy.go, bootstrap.go
+	// Read leases (lease.go): the RPC server's grantor once attached (ServeLeases), this node's
+	// leases as a holder, and the lease view of the current layout.
+	grants    *grantor
+	leases    *holder
+	leaseView atomic.Pointer[leaseLayout]
+	leaseSync atomic.Bool // a post-grant sync is running
 
 	Stats Stats
 }
@@ -79,6 +94,10 @@ type Stats struct {
 	AEPartitions   atomic.Int64 // partitions compared in the last round
 	Outboxed       atomic.Int64 // changes queued for other sites
 	Shipped        atomic.Int64 // changes delivered to other sites
+	LeaseReads     atomic.Int64 // reads answered from this node's replica alone under a lease
+	LeaseWaits     atomic.Int64 // writes whose acknowledgement waited for a lease to end
+	LeaseFetched   atomic.Int64 // records a grantor listed that this node fetched to keep a lease
+	LeaseLapses    atomic.Int64 // grants that could not be renewed or checked (chain broken)
 }
 
 // New builds the layer; Start runs its background work.
@@ -98,8 +117,14 @@ func New(o Options) *Store {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
+	if o.LeaseDuration <= 0 {
+		o.LeaseDuration = DefaultLeaseDuration
+	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Store{o: o, local: o.Local, log: o.Logger.With("component", "replicate"), ctx: ctx, cancel: cancel, kick: make(chan struct{}, 1)}
+	return &Store{
+		o: o, local: o.Local, log: o.Logger.With("component", "replicate"), ctx: ctx, cancel: cancel, kick: make(chan struct{}, 1),
+		leases: newHolder(o.LeaseDuration, time.Now()),
+	}
 }
 
 // Start runs hinted handoff and anti-entropy until Close.
@@ -112,6 +137,7 @@ func (s *Store) Start() {
 	}
 	s.wg.Add(1)
 	go s.antiEntropyLoop()
+	s.StartLeases()
 }
 
 // Kick asks for an anti-entropy round and hint delivery now (a peer came back).
@@ -146,20 +172,29 @@ var errDown = errors.New("replica is down")
 
 // writeOne merges msg on node n.
 func (s *Store) writeOne(ctx context.Context, n string, msg object.RecordMsg) error {
+	_, err := s.writeOneNote(ctx, n, msg)
+	return err
+}
+
+// writeOneNote merges msg on node n and returns n's lease note with its acknowledgement.
+func (s *Store) writeOneNote(ctx context.Context, n string, msg object.RecordMsg) (leaseNote, error) {
 	if n == s.self() {
-		_, err := s.local.MergeRecord(msg)
+		changed, err := s.local.MergeRecord(msg)
 		if errors.Is(err, object.ErrMissingChunks) {
 			// The data lives on other replicas: a copy of a version this node missed, or read
 			// repair of this node's own stale replica. Fetch it first, as a peer would be sent it
 			// (found by internal/testcluster's random copies; TestCopyOfVersionCoordinatorMissed).
 			if err = s.fetchChunks(msg); err == nil {
-				_, err = s.local.MergeRecord(msg)
+				changed, err = s.local.MergeRecord(msg)
 			}
 		}
-		return err
+		if err != nil || s.grants == nil {
+			return leaseNote{}, err
+		}
+		return s.grants.merged(msg, changed), nil
 	}
 	if !s.o.Cluster.Alive(n) {
-		return errDown
+		return leaseNote{}, errDown
 	}
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
@@ -188,6 +223,7 @@ func (s *Store) writeLocal(msg object.RecordMsg, release func()) error {
 		node   string
 		err    error
 		handed bool // a fallback node keeps the write as a hint for node
+		note   leaseNote
 	}
 	results := make(chan result, len(reps))
 	fallbacks := s.fallbacks(msg.Bucket, msg.Key, reps)
@@ -195,18 +231,21 @@ func (s *Store) writeLocal(msg object.RecordMsg, release func()) error {
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
-			err := s.writeOne(s.ctx, n, msg)
+			note, err := s.writeOneNote(s.ctx, n, msg)
 			if err != nil && n != s.self() && i < len(fallbacks) {
 				if herr := s.handOff(s.ctx, fallbacks[i], n, msg); herr == nil {
-					results <- result{n, nil, true}
+					results <- result{node: n, handed: true}
 					return
 				}
 			}
-			results <- result{n, err, false}
+			results <- result{node: n, err: err, note: note}
 		}()
 	}
 	acks, done := 0, 0
 	var firstErr error
+	// Read leases (lease.go): the acknowledgement also waits for every lease holder a replica
+	// named, until the holder acknowledges itself or the named grant ends.
+	gate := newLeaseGate(reps)
 	settle := func(r result) {
 		done++
 		if r.err == nil {
@@ -214,6 +253,9 @@ func (s *Store) writeLocal(msg object.RecordMsg, release func()) error {
 			q.ok(r.node)
 			if r.handed {
 				s.Stats.HintsStored.Add(1)
+			} else {
+				gate.ack(r.node)
+				gate.note(r.note, time.Now())
 			}
 			return
 		}
@@ -228,8 +270,32 @@ func (s *Store) writeLocal(msg object.RecordMsg, release func()) error {
 			}
 		}
 	}
-	for !q.met() && done < len(reps) {
-		settle(<-results)
+	var timer *time.Timer
+	waited := false
+	for done < len(reps) || q.met() {
+		var timeout <-chan time.Time
+		if q.met() {
+			next, waiting := gate.wait(time.Now())
+			if !waiting || s.o.BrokenNoLeaseGate {
+				break
+			}
+			if timer == nil {
+				timer = time.NewTimer(time.Until(next))
+				defer timer.Stop()
+			} else {
+				timer.Reset(time.Until(next))
+			}
+			timeout = timer.C
+		}
+		select {
+		case r := <-results:
+			settle(r)
+		case <-timeout:
+			waited = true
+		}
+	}
+	if waited {
+		s.Stats.LeaseWaits.Add(1)
 	}
 	// Decide before the remaining answers settle in the background: settle keeps changing q,
 	// acks and firstErr from there (a data race that internal/testcluster found under -race).

@@ -50,6 +50,14 @@ type Options struct {
 	// Dir is where the nodes keep their data (default t.TempDir()). A tmpfs directory makes
 	// fsync free: the simulation checks the protocol, and Crash loses no unsynced data anyway.
 	Dir string
+	// ReadLeases turns read leases on (internal/replicate/lease.go): each node runs its lease
+	// loop (the one background loop a simulated node runs by itself, on the bubble's clock).
+	ReadLeases bool
+	// LeaseDuration is D (default replicate.DefaultLeaseDuration).
+	LeaseDuration time.Duration
+	// NoLeaseGate turns off the coordinators' waiting for lease holders (a broken variant the
+	// tests use to show the history checker catches what it prevents).
+	NoLeaseGate bool
 }
 
 // Cluster is a simulated site. Its methods are not safe for concurrent use with each other
@@ -138,6 +146,7 @@ func (c *Cluster) start(i int, fresh bool) error {
 	n.Repl = replicate.New(replicate.Options{
 		Local: objs, Cluster: view{c, n.ID}, Client: replicate.NewClientTransport(c.Net.Transport(n.Addr)),
 		Site: Site, RF: c.o.RF, W: c.o.W, R: c.o.R, Logger: c.o.Logger.With("node", n.ID),
+		ReadLeases: c.o.ReadLeases, LeaseDuration: c.o.LeaseDuration, BrokenNoLeaseGate: c.o.NoLeaseGate,
 	})
 	if fresh {
 		n.Repl.Joining()
@@ -153,7 +162,9 @@ func (c *Cluster) start(i int, fresh bool) error {
 	srv := replicate.NewHandlerServer(objs)
 	srv.Apply = n.Repl.ApplyFromSite
 	n.Repl.RegisterSiteRoutes(srv.Mux)
+	n.Repl.ServeLeases(srv)
 	c.Net.Listen(n.Addr, srv.Handler())
+	n.Repl.StartLeases()
 	c.mu.Lock()
 	delete(c.crashed, n.ID)
 	c.mu.Unlock()
