@@ -38,10 +38,10 @@ const (
 
 func (s *Server) registerOps() {
 	s.ops = map[string]opFunc{
-		opHeads:  s.opHeads,
-		opRecord: s.opRecord,
-		opMerges: s.opMerges,
-		opList:   s.opList,
+		opHeads:   s.opHeads,
+		opRecord:  s.opRecord,
+		opMerges:  s.opMerges,
+		opList:    s.opList,
 		opMergesL: s.opMergesL,
 		opLease:   s.opLease,
 	}

@@ -41,7 +41,7 @@ type Server struct {
 	// replication layer attaches itself (site, see Store.ServeLeases).
 	grants *grantor
 	site   atomic.Pointer[Store]
-	fs    *frameServer      // nil without a listener (listener.go)
+	fs     *frameServer // nil without a listener (listener.go)
 }
 
 // NewServer listens on addr with TLS; the address actually bound is Addr().

@@ -51,7 +51,10 @@ type Options struct {
 	// BrokenNoLeaseGate makes coordinators acknowledge writes without waiting for lease
 	// holders: unsafe, for tests that show the history checker catches the stale reads it allows.
 	BrokenNoLeaseGate bool
-	Logger            *slog.Logger
+	// BrokenNoLeaseCheck makes holders renew grants without checking the records listed:
+	// unsafe, for the same tests.
+	BrokenNoLeaseCheck bool
+	Logger             *slog.Logger
 }
 
 // Store is the object API of a node as the S3 API sees it: the site's replicated state.

@@ -58,6 +58,9 @@ type Options struct {
 	// NoLeaseGate turns off the coordinators' waiting for lease holders (a broken variant the
 	// tests use to show the history checker catches what it prevents).
 	NoLeaseGate bool
+	// NoLeaseCheck makes holders renew grants without checking the records they list (broken
+	// too, for the same purpose).
+	NoLeaseCheck bool
 }
 
 // Cluster is a simulated site. Its methods are not safe for concurrent use with each other
@@ -147,6 +150,7 @@ func (c *Cluster) start(i int, fresh bool) error {
 		Local: objs, Cluster: view{c, n.ID}, Client: replicate.NewClientTransport(c.Net.Transport(n.Addr)),
 		Site: Site, RF: c.o.RF, W: c.o.W, R: c.o.R, Logger: c.o.Logger.With("node", n.ID),
 		ReadLeases: c.o.ReadLeases, LeaseDuration: c.o.LeaseDuration, BrokenNoLeaseGate: c.o.NoLeaseGate,
+		BrokenNoLeaseCheck: c.o.NoLeaseCheck,
 	})
 	if fresh {
 		n.Repl.Joining()

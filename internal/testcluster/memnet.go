@@ -39,6 +39,9 @@ type NetConfig struct {
 	// CutTimeout is how long a sender waits on a cut link or a lost message before giving up (as
 	// TCP would), bounded by the request's context.
 	CutTimeout time.Duration
+	// Drop, when set, loses every request for which it returns true (a targeted loss, for
+	// scenario tests): from and to are addresses, path the request's URL path.
+	Drop func(from, to, path string) bool
 }
 
 // NetStats counts what the network did.
@@ -162,6 +165,7 @@ type fate struct {
 	out, back         time.Duration
 	dropReq, dropResp bool
 	wait              time.Duration // CutTimeout
+	drop              func(from, to, path string) bool
 }
 
 func (n *Memnet) draw() fate {
@@ -177,7 +181,7 @@ func (n *Memnet) draw() fate {
 		}
 		return d
 	}
-	f := fate{out: lat(), back: lat(), wait: n.cfg.CutTimeout}
+	f := fate{out: lat(), back: lat(), wait: n.cfg.CutTimeout, drop: n.cfg.Drop}
 	if n.cfg.DropProb > 0 && n.rng.Float64() < n.cfg.DropProb {
 		if n.rng.IntN(2) == 0 {
 			f.dropReq = true
@@ -267,7 +271,7 @@ func (s sender) RoundTrip(req *http.Request) (*http.Response, error) {
 	if err := n.sleep(ctx, f.out); err != nil {
 		return nil, err
 	}
-	if f.dropReq {
+	if f.dropReq || f.drop != nil && f.drop(s.from, to, req.URL.Path) {
 		n.count(func(st *NetStats) { st.Dropped++ })
 		return nil, n.lost(ctx, f.wait, "request")
 	}

@@ -50,6 +50,9 @@ var (
 	flagTrace = flag.Bool("simtrace", false, "simulation: log every operation and fault")
 	flagGap   = flag.Duration("gap", time.Millisecond, "simulation: least time between operations (below 1ms, see sim.run)")
 	flagSkew  = flag.Duration("skew", 0, "simulation: spread of the nodes' clocks (see sim.run)")
+	// With -nolease-gate, TestSimLeases runs a broken variant (coordinators do not wait for lease
+	// holders) and is expected to fail: it shows the checker catches the stale reads it allows.
+	flagNoGate = flag.Bool("nolease-gate", false, "simulation: coordinators ignore read leases (broken on purpose: TestSimLeases must fail)")
 )
 
 // seeds returns the seeds to run: fixed ones normally (a failure in CI replays anywhere), fresh
@@ -99,6 +102,21 @@ func TestSim(t *testing.T) {
 	}
 }
 
+// TestSimLeases is TestSim with read leases on (internal/replicate/lease.go): nodes read keys
+// from their own replica alone while they hold leases, and the same history checks must pass
+// under the same faults.
+func TestSimLeases(t *testing.T) {
+	for _, seed := range seeds(t) {
+		t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) {
+			bubble(t, func(t *testing.T) {
+				s := newSim(t, seed, simOptions{faults: true, leases: true})
+				s.run(opsPerRun())
+				s.report()
+			})
+		})
+	}
+}
+
 // bubble runs fn in a synctest bubble: network delays and timeouts take no wall-clock time, and
 // sleeping lets every goroutine in flight run to completion first. Bubbles run one at a time, and
 // the garbage collector empties sync.Pools after each: Pebble pools sstable write tasks that hold
@@ -122,6 +140,7 @@ func dataDir(t *testing.T) string {
 }
 
 type simOptions struct {
+	leases bool // read leases on (internal/replicate/lease.go)
 	faults bool // inject faults
 	retry  bool // retry a failed operation after healing until it succeeds (metamorphic test)
 	nodes  int  // 0: drawn from the seed
@@ -203,11 +222,11 @@ func newSim(t *testing.T, seed uint64, o simOptions) *sim {
 	s.c = testcluster.New(t, testcluster.Options{
 		Nodes: s.n, RF: s.rf, W: s.w, R: s.r,
 		Rand: rand.New(rand.NewPCG(seed, 3)), Net: net, Dir: dataDir(t),
-		Detection: detection, ClockSkew: *flagSkew,
+		Detection: detection, ClockSkew: *flagSkew, ReadLeases: o.leases, NoLeaseGate: o.leases && *flagNoGate,
 	})
 	s.c.CreateBucket("plain", "")
 	s.c.CreateBucket("vers", object.VersioningEnabled)
-	s.logf("start: %d nodes, RF=%d W=%d R=%d, partitions detected with chance %.1f", s.n, s.rf, s.w, s.r, detection)
+	s.logf("start: %d nodes, RF=%d W=%d R=%d, partitions detected with chance %.1f, read leases %v", s.n, s.rf, s.w, s.r, detection, o.leases)
 	return s
 }
 
@@ -1061,6 +1080,18 @@ func (s *sim) report() {
 		fmt.Fprintf(&b, " %s=%d", k, s.counts[k])
 	}
 	st := s.c.Net.Stats()
+	if s.o.leases {
+		var reads, waits, fetched, lapses int64
+		for i := range s.n {
+			if r := s.c.Node(i).Repl; r != nil {
+				reads += r.Stats.LeaseReads.Load()
+				waits += r.Stats.LeaseWaits.Load()
+				fetched += r.Stats.LeaseFetched.Load()
+				lapses += r.Stats.LeaseLapses.Load()
+			}
+		}
+		fmt.Fprintf(&b, " lease: reads=%d waits=%d fetched=%d lapses=%d (live nodes, since their last start)", reads, waits, fetched, lapses)
+	}
 	s.t.Logf("seed %d: %d nodes, %d ops:%s; net sent=%d dropped=%d refused=%d cut=%d",
 		s.seed, s.n, s.i, b.String(), st.Sent, st.Dropped, st.Refused, st.Cut)
 }
