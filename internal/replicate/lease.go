@@ -269,7 +269,8 @@ func (g *grantor) grant(holder string, req grantReq, parts partSet, ok bool) gra
 		return resp
 	}
 	resp.granted = true
-	resp.fresh = req.inc != g.inc || req.since == 0 || req.since > g.seq ||
+	// A holder with no chain from this grantor sends inc 0, never an incarnation's number.
+	resp.fresh = req.inc != g.inc || req.since > g.seq ||
 		len(g.log) == 0 && req.since != g.seq || len(g.log) > 0 && req.since+1 < g.log[0].seq
 	if !resp.fresh {
 		for _, e := range g.log {
