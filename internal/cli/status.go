@@ -88,6 +88,10 @@ func printStatus(w io.Writer, st node.Status) {
 			fmt.Fprintf(w, "draining bucket %s (no longer hosted by this site): %d records left to hand over, %d handed over\n", b, g.Draining[b], g.Drained[b])
 		}
 	}
+	if l := st.Leases; l != nil {
+		fmt.Fprintf(w, "read leases: %d partitions read from this node's replica alone; %d nodes hold a lease from it; %d local reads, %d writes waited for a lease\n",
+			l.PartitionsReadable, l.HoldersGranted, l.LocalReads, l.WriteWaits)
+	}
 	if r.Held > 0 {
 		fmt.Fprintf(w, "this node is refilling (bootstrapping): %d/%d partitions refilled; it does not count towards read quorums yet\n", r.Refilled, r.Held)
 	}

@@ -219,6 +219,15 @@ type Status struct {
 	Repair   RepairStatus         `json:"repair"`
 	Geo      *replicate.GeoStatus `json:"geo,omitempty"`  // cross-site repair, drain, tombstone purge
 	Edge     *EdgeStatus          `json:"edge,omitempty"` // MQTT and streams (edgestatus.go)
+	Leases   *LeaseStatus         `json:"readLeases,omitempty"`
+}
+
+// LeaseStatus is this node's read leases (internal/replicate/lease.go).
+type LeaseStatus struct {
+	PartitionsReadable int   `json:"partitionsReadableLocally"` // held under a lease from every other replica
+	HoldersGranted     int   `json:"holdersGranted"`            // nodes holding a lease this node granted
+	LocalReads         int64 `json:"localReads"`
+	WriteWaits         int64 `json:"writeWaits"` // writes that waited for a lease to end
 }
 
 // NodeStatus is one member as this node sees it.
@@ -268,6 +277,10 @@ func (n *Node) status(ctx context.Context) any {
 		Pulled: n.repl.Pulled(), Peers: n.repl.PeerSyncs(),
 	}
 	st.Repair.Refilled, st.Repair.Held = n.repl.BootstrapProgress()
+	if n.cluster != nil && n.cfg.ReadLeases {
+		readable, granted := n.repl.LeaseState()
+		st.Leases = &LeaseStatus{PartitionsReadable: readable, HoldersGranted: granted, LocalReads: rs.LeaseReads.Load(), WriteWaits: rs.LeaseWaits.Load()}
+	}
 	if t := rs.AELastSync.Load(); t > 0 {
 		st.Repair.LastFullSync = time.Unix(0, t)
 	}

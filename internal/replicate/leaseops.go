@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/minicloud/minicloud/internal/object"
 	"github.com/minicloud/minicloud/internal/placement"
 )
 
@@ -215,4 +214,12 @@ func (s *Store) checkEntries(ctx context.Context, addr string, entries []logEntr
 	return nil
 }
 
-var _ = object.ErrNoRecord
+// LeaseState returns how many partitions this node reads locally under a lease now, and how
+// many nodes hold an unexpired grant from it (for status and metrics).
+func (s *Store) LeaseState() (readable, granted int) {
+	readable = s.leases.held(time.Now())
+	if s.grants != nil {
+		granted = s.grants.granted()
+	}
+	return readable, granted
+}

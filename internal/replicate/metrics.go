@@ -17,6 +17,8 @@ var (
 	descBacklog = prometheus.NewDesc("minicloud_replication_backlog", "Changes waiting to be shipped to a target (node:ID, site:NAME or cloud:BUCKET:ID).", []string{"target"}, nil)
 	descLag     = prometheus.NewDesc("minicloud_replication_lag_seconds", "Age of the oldest change waiting for a target: how far behind it is.", []string{"target"}, nil)
 	descCounts  = prometheus.NewDesc("minicloud_replication_events_total", "Replication events by kind.", []string{"kind"}, nil)
+	descLeased  = prometheus.NewDesc("minicloud_lease_partitions_readable", "Partitions this node reads from its own replica alone, holding a read lease from every other replica (internal/replicate/lease.go).", nil, nil)
+	descGranted = prometheus.NewDesc("minicloud_lease_holders_granted", "Nodes holding an unexpired read lease granted by this node.", nil, nil)
 	descRefill  = prometheus.NewDesc("minicloud_bootstrap_partitions_unrefilled", "While this node is bootstrapping (refilling after starting empty), the partitions it holds that are not yet in sync with every other replica; 0 otherwise.", nil, nil)
 )
 
@@ -25,6 +27,8 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- descLag
 	ch <- descCounts
 	ch <- descRefill
+	ch <- descLeased
+	ch <- descGranted
 }
 
 func (c *collector) Collect(ch chan<- prometheus.Metric) {
@@ -47,11 +51,16 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		"read_repair": s.Stats.ReadRepairs.Load(), "antientropy_round": s.Stats.AERounds.Load(),
 		"antientropy_pushed": s.Stats.AEPushed.Load(), "outboxed": s.Stats.Outboxed.Load(), "shipped": s.Stats.Shipped.Load(),
 		"antientropy_pulled": s.ae.pulled.Load(),
+		"lease_read":         s.Stats.LeaseReads.Load(), "lease_write_wait": s.Stats.LeaseWaits.Load(),
+		"lease_record_fetched": s.Stats.LeaseFetched.Load(), "lease_lapse": s.Stats.LeaseLapses.Load(),
 	} {
 		ch <- prometheus.MustNewConstMetric(descCounts, prometheus.CounterValue, float64(v), kind)
 	}
 	refilled, held := s.BootstrapProgress()
 	ch <- prometheus.MustNewConstMetric(descRefill, prometheus.GaugeValue, float64(held-refilled))
+	leased, granted := s.LeaseState()
+	ch <- prometheus.MustNewConstMetric(descLeased, prometheus.GaugeValue, float64(leased))
+	ch <- prometheus.MustNewConstMetric(descGranted, prometheus.GaugeValue, float64(granted))
 }
 
 func hasPrefix(s, p string) bool { return len(s) >= len(p) && s[:len(p)] == p }
