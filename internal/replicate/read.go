@@ -202,7 +202,7 @@ func (s *Store) readKey(ctx context.Context, bucket, key string, data bool) (*re
 // leasedRead answers a read from this node's replica alone when it holds a read lease on the
 // key's partition (lease.go): every write acknowledged before now is on this replica.
 func (s *Store) leasedRead(bucket, key string, cur, prev []string) (*readResult, bool) {
-	if !s.o.ReadLeases || prev != nil || !slices.Contains(cur, s.self()) || s.Bootstrapping() {
+	if !s.o.ReadLeases || s.o.Cluster == nil || prev != nil || !slices.Contains(cur, s.self()) || s.Bootstrapping() {
 		return nil, false
 	}
 	if !s.leases.serves(placement.Partition(bucket, key), s.layout.gen.Load(), time.Now()) {
