@@ -137,10 +137,12 @@ func layoutKey(nodes []string) uint64 {
 // grantor is a node's table of the grants it gave and its log of merged records. It belongs to
 // the RPC server, which answers merges before the replication layer exists (see restarts).
 type grantor struct {
-	clk     clock.Clock
-	d       atomic.Int64 // lease duration (ns)
-	started time.Time
-	inc     uint64 // this incarnation: a grantor that restarted is another one
+	clk clock.Clock
+	d   atomic.Int64 // lease duration (ns)
+	// noWindow: no restart window (Options.BrokenNoRestartWindow, tests only)
+	noWindow atomic.Bool
+	started  time.Time
+	inc      uint64 // this incarnation: a grantor that restarted is another one
 
 	mu     sync.Mutex
 	grants map[string]grantRec
@@ -217,7 +219,7 @@ func (g *grantor) merged(m object.RecordMsg, changed bool) leaseNote {
 			n.holders = append(n.holders, heldLease{node: h, remain: gr.until.Sub(now)})
 		}
 	}
-	if end := g.started.Add(g.window()); now.Before(end) {
+	if end := g.started.Add(g.window()); now.Before(end) && !g.noWindow.Load() {
 		n.all = end.Sub(now)
 	}
 	return n

@@ -123,6 +123,7 @@ func (c *Client) Lease(ctx context.Context, addr, holder string, r grantReq) (gr
 func (s *Store) ServeLeases(srv *Server) {
 	s.grants = srv.grants
 	s.grants.setDuration(s.o.LeaseDuration)
+	s.grants.noWindow.Store(s.o.BrokenNoRestartWindow)
 	srv.site.Store(s)
 }
 

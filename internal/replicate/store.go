@@ -54,7 +54,13 @@ type Options struct {
 	// BrokenNoLeaseCheck makes holders renew grants without checking the records listed:
 	// unsafe, for the same tests.
 	BrokenNoLeaseCheck bool
-	Logger             *slog.Logger
+	// BrokenNoRestartWindow makes a restarted grantor's notes name nobody during its first D:
+	// unsafe, for the same tests.
+	BrokenNoRestartWindow bool
+	// BrokenNoLeaseSync makes a holder read locally on a new chain of grants without syncing
+	// first: unsafe, for the same tests.
+	BrokenNoLeaseSync bool
+	Logger            *slog.Logger
 }
 
 // Store is the object API of a node as the S3 API sees it: the site's replicated state.

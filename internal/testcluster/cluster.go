@@ -61,6 +61,10 @@ type Options struct {
 	// NoLeaseCheck makes holders renew grants without checking the records they list (broken
 	// too, for the same purpose).
 	NoLeaseCheck bool
+	// NoRestartWindow makes restarted grantors name no holder in their first D (broken too).
+	NoRestartWindow bool
+	// NoLeaseSync lets holders read locally on new grants without syncing first (broken too).
+	NoLeaseSync bool
 }
 
 // Cluster is a simulated site. Its methods are not safe for concurrent use with each other
@@ -150,7 +154,8 @@ func (c *Cluster) start(i int, fresh bool) error {
 		Local: objs, Cluster: view{c, n.ID}, Client: replicate.NewClientTransport(c.Net.Transport(n.Addr)),
 		Site: Site, RF: c.o.RF, W: c.o.W, R: c.o.R, Logger: c.o.Logger.With("node", n.ID),
 		ReadLeases: c.o.ReadLeases, LeaseDuration: c.o.LeaseDuration, BrokenNoLeaseGate: c.o.NoLeaseGate,
-		BrokenNoLeaseCheck: c.o.NoLeaseCheck,
+		BrokenNoLeaseCheck: c.o.NoLeaseCheck, BrokenNoRestartWindow: c.o.NoRestartWindow,
+		BrokenNoLeaseSync: c.o.NoLeaseSync,
 	})
 	if fresh {
 		n.Repl.Joining()
