@@ -12,7 +12,7 @@ import (
 // The wire side of read leases (lease.go): the notes in merge acknowledgements, the grant
 // operation, and the replication layer's attachment to its RPC server.
 
-// minNote is the smallest encoding of a held lease in a note.
+// minHeld is the smallest encoding of a held lease in a note.
 const minHeld = 2
 
 func (e *enc) note(n leaseNote) {
