@@ -23,7 +23,12 @@ type layout struct {
 	// joining: this node started without a member list of its own and has not yet taken the
 	// site's layout from a peer (layoutjoin.go); until then it serves no request.
 	joining bool
-	adopt   sync.Mutex // one adoption at a time
+	// adopt holds a token during an adoption (one at a time). A channel rather than a mutex: a
+	// request waiting for an adoption gives up with its context, and in a testing/synctest
+	// bubble a goroutine waiting on a mutex is not durably blocked, so virtual time stopped while
+	// a request waited for an adoption that itself waited on the clock (TestSimLeases seed 7,
+	// 600 operations, hung).
+	adopt chan struct{}
 	// gen counts changes of cur or prev: lease state (lease.go) belongs to one generation.
 	gen atomic.Uint64
 }

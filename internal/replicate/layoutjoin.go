@@ -88,8 +88,12 @@ func (s *Store) layoutReady(ctx context.Context) error {
 // knows it.
 func (s *Store) adoptLayout(ctx context.Context) bool {
 	l := &s.layout
-	l.adopt.Lock()
-	defer l.adopt.Unlock()
+	select {
+	case l.adopt <- struct{}{}:
+	case <-ctx.Done():
+		return s.layoutKnown()
+	}
+	defer func() { <-l.adopt }()
 	if s.layoutKnown() {
 		return true
 	}

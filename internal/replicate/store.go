@@ -130,10 +130,12 @@ func New(o Options) *Store {
 		o.LeaseDuration = DefaultLeaseDuration
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Store{
+	s := &Store{
 		o: o, local: o.Local, log: o.Logger.With("component", "replicate"), ctx: ctx, cancel: cancel, kick: make(chan struct{}, 1),
 		leases: newHolder(o.LeaseDuration, time.Now()),
 	}
+	s.layout.adopt = make(chan struct{}, 1)
+	return s
 }
 
 // Start runs hinted handoff and anti-entropy until Close.
