@@ -283,7 +283,8 @@ s3put() {
 # another through n1, timestamped); SIGKILL n3; keep going for OUTAGE; restart
 # n3 and time its catch-up.
 failover() {
-	local t_kill t_detect="" t_first="" t_restart t_caught code i=0 probe_err=0 line errs=0 n before after
+	local t_kill t_detect="" t_first="" t_first_ack="" t_restart t_caught code i=0 probe_err=0 line errs=0 n before after
+	local slowest=0
 	head -c 4096 /dev/urandom >"$WORK/4k"
 	mc n1 bucket create failover >/dev/null
 	sleep 1 # the bucket reaches n2 and n3 by gossip
@@ -303,9 +304,12 @@ failover() {
 		local t0
 		t0=$(now)
 		code=$(s3put n1 "probe-$i")
+		local t1
+		t1=$(now)
 		i=$((i + 1))
+		slowest=$(awk -v s="$slowest" -v a="$t0" -v b="$t1" 'BEGIN { d = b - a; print (d > s ? d : s) }')
 		if [[ $code == 200 ]]; then
-			[[ -n $t_first ]] || t_first=$t0
+			[[ -n $t_first ]] || { t_first=$t0; t_first_ack=$t1; }
 		else
 			probe_err=$((probe_err + 1))
 		fi
@@ -346,7 +350,8 @@ failover() {
 	echo
 	echo "failover (SIGKILL of n3 under PUT 4KiB load on n1 and n2, CONC=$CONC):"
 	echo "  client errors on n1 and n2 during the outage: loadgen $errs, probe $probe_err of $i PUTs"
-	echo "  SIGKILL -> first PUT acknowledged that started after it: $(secs "$t_kill" "${t_first:-$t_kill}") s"
+	echo "  SIGKILL -> first PUT acknowledged that started after it: $(secs "$t_kill" "${t_first:-$t_kill}") s (its acknowledgement: $(secs "$t_kill" "${t_first_ack:-$t_kill}") s after the SIGKILL)"
+	echo "  slowest probe PUT during the outage: $(awk -v d="$slowest" 'BEGIN { printf "%.3f", d }') s (writes to a killed node's partitions wait for its read leases to end)"
 	echo "  SIGKILL -> gossip marks n3 down: $( [[ -n $t_detect ]] && secs "$t_kill" "$t_detect" || echo "not within $OUTAGE") s"
 	echo "  hints pending for n3 when it restarts (on n1 and n2): $before"
 	echo "  restart -> no hint pending anywhere: $(secs "$t_restart" "$t_caught") s (includes process start), $delivered hints delivered: $(awk -v n="$delivered" -v a="$t_restart" -v b="$t_caught" 'BEGIN { printf "%.0f", n / (b - a) }') records/s"
