@@ -121,16 +121,7 @@ func (r *streamRepl) serveRelay(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	b, err := m.OriginSince(q.Get("stream"), q.Get("origin"), after, pos, time.Unix(0, since))
-	if errors.Is(err, stream.ErrNotFound) {
-		w.WriteHeader(http.StatusOK) // an empty body: no such stream here (yet)
-		return
-	}
-	if err != nil {
-		http.Error(w, err.Error(), http.StatusServiceUnavailable)
-		return
-	}
-	w.Header().Set("Content-Type", "application/octet-stream")
-	w.Write(stream.AppendPeerBatch(nil, &b))
+	writePeerBatch(w, b, err)
 }
 
 func (r *streamRepl) serveCatchUp(w http.ResponseWriter, req *http.Request) {
@@ -145,6 +136,11 @@ func (r *streamRepl) serveCatchUp(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	b, err := m.LocalSince(req.URL.Query().Get("stream"), from)
+	writePeerBatch(w, b, err)
+}
+
+// writePeerBatch answers a catch-up or relay request with b, or with what err says.
+func writePeerBatch(w http.ResponseWriter, b stream.PeerBatch, err error) {
 	if errors.Is(err, stream.ErrNotFound) {
 		w.WriteHeader(http.StatusOK) // an empty body: no such stream here (yet)
 		return
