@@ -16,17 +16,7 @@ import (
 // message exactly once, under the same id as at its origin. Then n1 and n2 are SIGKILLed, and
 // everything is read back through n3 alone (the HTTP read and `minicloud stream tail`).
 func TestProcessSiteNodeCatchesUpAfterKill(t *testing.T) {
-	n1, mesh := startSiteNode(t, "s", "n1", "")
-	n2, _ := startSiteNode(t, "s", "n2", mesh)
-	n3, _ := startSiteNode(t, "s", "n3", mesh)
-	eventually(t, 30*time.Second, "the site forms", func() bool {
-		return strings.Count(n1.cli(t, "status"), " alive ") >= 3
-	})
-	n1.cli(t, "stream", "create", "tele", "--topics", "tele/#")
-	for _, p := range []*proc{n1, n2, n3} {
-		eventually(t, 30*time.Second, "the definition spreads", func() bool { return describes(p, "tele") })
-	}
-	time.Sleep(time.Second) // every node's replication sees the others (it refreshes every 500 ms)
+	n1, n2, n3 := startSiteWithStream(t)
 	warm := n1.client(t, "warm")
 	if tok := warm.Publish("tele/warm", 1, false, "warm:0"); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
 		t.Fatalf("publish with every node up: %v", tok.Error())
@@ -132,17 +122,7 @@ func TestProcessSiteNodeCatchesUpAfterKill(t *testing.T) {
 // QoS 1 (acknowledged with a copy on n2); then n1 is SIGKILLed too, and n3 restarted: it gets
 // every acknowledged message from n2's copies, exactly once, under n1's ids.
 func TestProcessSiteNodeCatchesUpThroughPeer(t *testing.T) {
-	n1, mesh := startSiteNode(t, "s", "n1", "")
-	n2, _ := startSiteNode(t, "s", "n2", mesh)
-	n3, _ := startSiteNode(t, "s", "n3", mesh)
-	eventually(t, 30*time.Second, "the site forms", func() bool {
-		return strings.Count(n1.cli(t, "status"), " alive ") >= 3
-	})
-	n1.cli(t, "stream", "create", "tele", "--topics", "tele/#")
-	for _, p := range []*proc{n1, n2, n3} {
-		eventually(t, 30*time.Second, "the definition spreads", func() bool { return describes(p, "tele") })
-	}
-	time.Sleep(time.Second)
+	n1, _, n3 := startSiteWithStream(t) // n2 keeps the copies n3 catches up from
 	warm := n1.client(t, "warm")
 	if tok := warm.Publish("tele/warm", 1, false, "warm:0"); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
 		t.Fatalf("publish with every node up: %v", tok.Error())
