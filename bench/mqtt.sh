@@ -33,7 +33,9 @@
 #
 # After each "+stream" run the script also prints the stream log's group commits during the
 # run, from minicloud's metrics: how many, messages per commit, and the fdatasync and
-# commit-wait (first append of a group until durable) medians and p90s.
+# commit-wait (first append of a group until durable) medians and p90s. The table's last column
+# is each broker's own CPU time (user + system, from /proc) during a run per delivered message:
+# on a machine where the load generator shares the cores, it is what decides the rates.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${DURATION:-10s}
@@ -86,6 +88,7 @@ load() { # load TARGET LABEL ARGS...
 }
 
 : >"$T/results.tsv"
+: >"$T/cpu.tsv"
 run() { # run NAME ARGS...: both targets, minicloud first on even runs
 	local name=$1; shift
 	if [ -n "${ONLY:-}" ] && ! [[ $name =~ $ONLY ]]; then return 0; fi
@@ -93,9 +96,16 @@ run() { # run NAME ARGS...: both targets, minicloud first on even runs
 	[ $((RUN % 2)) = 1 ] && order=(mosquitto minicloud)
 	RUN=$((RUN + 1))
 	for target in "${order[@]}"; do
+		local pid=$MC_PID before
+		[ "$target" = mosquitto ] && pid=$MOSQ_PID
+		before=$(cputicks "$pid")
 		load "$target" "$target|$name" -duration "$DURATION" -drain 90s "$@" | tee -a "$T/results.tsv" >/dev/null || echo "$target|$name failed" >&2
+		printf '%s\t%s\n' "$target|$name" "$(($(cputicks "$pid") - before))" >>"$T/cpu.tsv"
 	done
 }
+# cputicks PID: the process's CPU time (user + system) so far, in clock ticks
+cputicks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+TICK=$(getconf CLK_TCK)
 mc() { "$T/minicloud" "$@" --endpoint "http://$MC_S3"; }
 logged() { mc stream list --json | jq --arg s "$1" '[.[] | select(.name == $s) | .messagesIn] | add // 0'; }
 # commits STREAM: the stream's commit histograms from minicloud's metrics
@@ -174,29 +184,39 @@ done
 
 rss() { awk '/VmHWM/{printf "%.0f MiB", $2/1024}' "/proc/$1/status" 2>/dev/null || echo "?"; }
 echo
-/usr/bin/python3 - "$T/results.tsv" <<'PY'
+/usr/bin/python3 - "$T/results.tsv" "$T/cpu.tsv" "$TICK" <<'PY'
 import sys, statistics
 rows = {}
 order = []
+# The broker's CPU time during each run (both are alone on their process), per delivered message.
+cpu = {}
+for line in open(sys.argv[2]):
+    label, ticks = line.rstrip("\n").split("\t")
+    cpu.setdefault(label, []).append(int(ticks) / float(sys.argv[3]))
+seen = {}
 for line in open(sys.argv[1]):
     f = line.rstrip("\n").split("\t")
     target, name = f[0].split("|", 1)
     if name not in rows:
         rows[name] = {"minicloud": [], "mosquitto": []}
         order.append(name)
-    rows[name][target].append((float(f[7]), int(f[5]), float(f[9])))  # delivered/s, lost, p99 ms
-print("%-38s | %11s %11s %6s | %-17s | %8s %8s | %9s %9s" % ("workload (median of rounds)", "minicloud/s", "mosquitto/s", "ratio", "ratio per round", "mc lost", "mq lost", "mc p99ms", "mq p99ms"))
-print("-" * 132)
+    i = seen[f[0]] = seen.get(f[0], -1) + 1
+    secs = cpu.get(f[0], [])[i] if i < len(cpu.get(f[0], [])) else 0
+    us = secs * 1e6 / int(f[4]) if int(f[4]) else 0
+    rows[name][target].append((float(f[7]), int(f[5]), float(f[9]), us))  # delivered/s, lost, p99 ms, broker CPU us/msg
+print("%-38s | %11s %11s %6s | %-17s | %8s %8s | %9s %9s | %9s" % ("workload (median of rounds)", "minicloud/s", "mosquitto/s", "ratio", "ratio per round", "mc lost", "mq lost", "mc p99ms", "mq p99ms", "CPU us/msg mc/mq"))
+print("-" * 150)
 for name in order:
     mc, mq = rows[name]["minicloud"], rows[name]["mosquitto"]
     med = lambda xs, i: statistics.median([x[i] for x in xs]) if xs else 0
     per = [a[0] / b[0] if b[0] else 0 for a, b in zip(mc, mq)]
     r = med(mc, 0) / med(mq, 0) if med(mq, 0) else 0
-    print("%-38s | %11.0f %11.0f %5.2fx | %-17s | %8d %8d | %9.2f %9.2f" % (name, med(mc, 0), med(mq, 0), r, " ".join("%.2f" % x for x in per),
-          sum(x[1] for x in mc), sum(x[1] for x in mq), med(mc, 2), med(mq, 2)))
+    print("%-38s | %11.0f %11.0f %5.2fx | %-17s | %8d %8d | %9.2f %9.2f | %5.1f / %4.1f" % (name, med(mc, 0), med(mq, 0), r, " ".join("%.2f" % x for x in per),
+          sum(x[1] for x in mc), sum(x[1] for x in mq), med(mc, 2), med(mq, 2), med(mc, 3), med(mq, 3)))
 PY
 echo
 echo "peak RSS: minicloud $(rss "$MC_PID"), mosquitto $(rss "$MOSQ_PID")"
-echo "rates are delivered messages per second at the subscriber; lost = sent - delivered"
+echo "rates are delivered messages per second at the subscriber; lost = sent - delivered;"
+echo "CPU us/msg: the broker process's CPU time (user + system) during the run per delivered message"
 [ -f "$T/stream-check.txt" ] && { echo; cat "$T/stream-check.txt"; }
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
