@@ -15,26 +15,30 @@ import (
 
 // Serve is the configuration of `minicloud serve`.
 type Serve struct {
-	Data     string // data directory
-	S3       string // S3 API (and admin API) listen address
-	Region   string // region reported to S3 clients and expected in signatures
-	Domain   string // base domain for virtual-hosted-style bucket addressing ("" = path style only)
-	MQTT     string // MQTT listen address ("" = off)
-	MQTTTLS  string // MQTT over TLS listen address ("" = off; needs TLSCert, TLSKey)
-	MQTTWS   string // MQTT over WebSocket listen address ("" = off)
-	MQTTWSS  string // MQTT over WebSocket in TLS listen address ("" = off; needs TLSCert, TLSKey)
-	TLSCert  string // PEM certificate (chain) file for the TLS listeners
-	TLSKey   string // PEM private key file for the TLS listeners
-	Mesh     string // node-to-node listen address ("" = single node)
-	Site     string // site this node belongs to
-	Join     string // comma-separated mesh addresses of existing nodes
-	Console  string // web console listen address ("" = off)
-	LogLevel string // debug, info, warn, error
-	NodeID   string // stable node id ("" = the one kept in the data dir, created at first start)
-	RPC      string // node-to-node data RPC listen address ("" = the --mesh host, any free port)
-	Replicas int    // copies of each object in the site (RF)
-	WriteQ   int    // replicas that must have a write on disk before it is acknowledged (W)
-	ReadQ    int    // replicas a read waits for (R)
+	Data   string // data directory
+	S3     string // S3 API (and admin API) listen address
+	Region string // region reported to S3 clients and expected in signatures
+	Domain string // base domain for virtual-hosted-style bucket addressing ("" = path style only)
+	MQTT   string // MQTT listen address ("" = off)
+	// MQTTDefault: MQTT is the embedded default (:1883), not the user's choice. A second node
+	// started on the same host (tests, a site tried out on one machine) then finds the port
+	// taken: it warns and runs without that listener instead of refusing to start.
+	MQTTDefault bool
+	MQTTTLS     string // MQTT over TLS listen address ("" = off; needs TLSCert, TLSKey)
+	MQTTWS      string // MQTT over WebSocket listen address ("" = off)
+	MQTTWSS     string // MQTT over WebSocket in TLS listen address ("" = off; needs TLSCert, TLSKey)
+	TLSCert     string // PEM certificate (chain) file for the TLS listeners
+	TLSKey      string // PEM private key file for the TLS listeners
+	Mesh        string // node-to-node listen address ("" = single node)
+	Site        string // site this node belongs to
+	Join        string // comma-separated mesh addresses of existing nodes
+	Console     string // web console listen address ("" = off)
+	LogLevel    string // debug, info, warn, error
+	NodeID      string // stable node id ("" = the one kept in the data dir, created at first start)
+	RPC         string // node-to-node data RPC listen address ("" = the --mesh host, any free port)
+	Replicas    int    // copies of each object in the site (RF)
+	WriteQ      int    // replicas that must have a write on disk before it is acknowledged (W)
+	ReadQ       int    // replicas a read waits for (R)
 	// ReadLeases: a node reads a key from its own replica alone while it holds a lease from the
 	// key's other replicas; writes wait for lease holders (internal/replicate/lease.go).
 	ReadLeases bool
@@ -54,6 +58,8 @@ func DefaultServe() Serve {
 	return Serve{
 		Data:           "./minicloud-data",
 		S3:             ":9000",
+		MQTT:           ":1883", // the MQTT port devices try first
+		MQTTDefault:    true,
 		Region:         "us-east-1",
 		Site:           "default",
 		LogLevel:       "info",
@@ -72,7 +78,7 @@ func BindServe(fs *pflag.FlagSet, c *Serve) {
 	fs.StringVar(&c.S3, "s3", c.S3, "listen `ADDR` of the S3 and admin API")
 	fs.StringVar(&c.Region, "region", c.Region, "region reported to S3 clients")
 	fs.StringVar(&c.Domain, "domain", c.Domain, "base `DOMAIN` for virtual-hosted-style buckets (bucket.DOMAIN)")
-	fs.StringVar(&c.MQTT, "mqtt", c.MQTT, "listen `ADDR` of the MQTT broker (empty: off)")
+	fs.StringVar(&c.MQTT, "mqtt", c.MQTT, "listen `ADDR` of the MQTT broker (empty: off; the default port, when taken, is skipped with a warning)")
 	fs.StringVar(&c.MQTTTLS, "mqtt-tls", c.MQTTTLS, "listen `ADDR` of MQTT over TLS (mqtts, usually :8883; needs --tls-cert and --tls-key)")
 	fs.StringVar(&c.MQTTWS, "mqtt-ws", c.MQTTWS, "listen `ADDR` of MQTT over WebSocket (ws://, any path)")
 	fs.StringVar(&c.MQTTWSS, "mqtt-wss", c.MQTTWSS, "listen `ADDR` of MQTT over WebSocket in TLS (wss://; needs --tls-cert and --tls-key)")
@@ -107,6 +113,9 @@ func FromEnv(fs *pflag.FlagSet, c *Serve, getenv func(string) string) error {
 			}
 		}
 	})
+	if f := fs.Lookup("mqtt"); f != nil && f.Changed {
+		c.MQTTDefault = false // chosen by the user (flag or environment): a port in use is an error
+	}
 	c.RootAccessKey = getenv("MINICLOUD_ROOT_ACCESS_KEY")
 	c.RootSecretKey = getenv("MINICLOUD_ROOT_SECRET_KEY")
 	c.MeshSecret = getenv("MINICLOUD_MESH_SECRET")

@@ -2,10 +2,12 @@ package node
 
 import (
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
 	"path/filepath"
+	"syscall"
 
 	"github.com/minicloud/minicloud/internal/admin"
 	"github.com/minicloud/minicloud/internal/ingest"
@@ -63,7 +65,8 @@ func (n *Node) openEdge(verifier *sigv4.Verifier) error {
 }
 
 // mqttListeners opens the broker's sockets (--mqtt, --mqtt-tls, --mqtt-ws, --mqtt-wss), so that
-// a port in use fails start-up, and loads the TLS certificate.
+// a port in use fails start-up (except the default --mqtt port: see config.Serve.MQTTDefault),
+// and loads the TLS certificate.
 func (n *Node) mqttListeners(o *mqtt.Options) error {
 	for _, l := range []struct {
 		flag, addr string
@@ -74,6 +77,11 @@ func (n *Node) mqttListeners(o *mqtt.Options) error {
 			continue
 		}
 		ln, err := net.Listen("tcp", l.addr)
+		if err != nil && l.ln == &o.Listener && n.cfg.MQTTDefault && errors.Is(err, syscall.EADDRINUSE) {
+			n.log.Warn("mqtt: the default port is taken (another node or broker on this host?); serving without an MQTT listener: set --mqtt ADDR",
+				"addr", l.addr, "err", err)
+			continue
+		}
 		if err != nil {
 			closeMQTTListeners(o)
 			return fmt.Errorf("listen on %s %s: %w", l.flag, l.addr, err)

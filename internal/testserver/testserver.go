@@ -58,14 +58,17 @@ func Binary(t testing.TB) string {
 
 // Node is one minicloud process.
 type Node struct {
-	t     testing.TB
-	Data  string
-	Addr  string // S3 host:port
-	Args  []string
-	Env   []string
-	cmd   *exec.Cmd
-	log   *bytes.Buffer
-	logMu sync.Mutex
+	t    testing.TB
+	Data string
+	Addr string // S3 host:port
+	Args []string
+	Env  []string
+	// DefaultMQTT leaves --mqtt to the node's default (:1883). Otherwise the node gets no MQTT
+	// listener unless Args name one: tests then never contend for the shared default port.
+	DefaultMQTT bool
+	cmd         *exec.Cmd
+	log         *bytes.Buffer
+	logMu       sync.Mutex
 }
 
 // FreeAddr returns a free loopback host:port.
@@ -97,7 +100,11 @@ func (n *Node) Endpoint() string { return "http://" + n.Addr }
 // Restart starts the process (again) on the same data directory and waits until it serves.
 func (n *Node) Restart() {
 	n.t.Helper()
-	args := append([]string{"serve", "--data", n.Data, "--s3", n.Addr, "--log-level", "warn"}, n.Args...)
+	args := []string{"serve", "--data", n.Data, "--s3", n.Addr, "--log-level", "warn"}
+	if !n.DefaultMQTT {
+		args = append(args, "--mqtt=") // a --mqtt in Args comes later and wins
+	}
+	args = append(args, n.Args...)
 	cmd := exec.Command(Binary(n.t), args...)
 	cmd.Env = append(os.Environ(), "MINICLOUD_ROOT_ACCESS_KEY="+AccessKey, "MINICLOUD_ROOT_SECRET_KEY="+SecretKey)
 	cmd.Env = append(cmd.Env, n.Env...)
