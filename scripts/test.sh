@@ -24,7 +24,15 @@ unset AWS_CA_BUNDLE # set on some machines; breaks rclone and botocore on plain 
 echo "== go vet"
 go vet ./...
 echo "== go test (race detector on)"
-go test -race -count=1 -timeout 20m ./...
+# internal/testcluster runs the whole replication stack as a simulation in synctest bubbles
+# (hundreds of thousands of goroutines and fake-clock timers per run); under -race the race
+# runtime itself once crashed there (SIGSEGV inside it, in a bubble's timer callback, CI at
+# 2026-12-07 12:39). The simulation checks histories, not races, and every package it drives
+# has its own tests under -race here; so it runs without the race detector (and in a sixth of
+# the time).
+go test -race -count=1 -timeout 20m $(go list ./... | grep -v '/internal/testcluster$')
+echo "== simulated clusters (internal/testcluster, without the race detector: see above)"
+go test -count=1 -timeout 10m ./internal/testcluster
 echo "== S3 API tests again, through the replication layer"
 S3API_TEST_REPLICATED=1 go test -race -count=1 -timeout 10m ./internal/s3api
 echo "== client script tests"

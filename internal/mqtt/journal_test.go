@@ -232,3 +232,45 @@ func TestNoLocal(t *testing.T) {
 		t.Fatalf("got %q on %s, want the other client's message", pk.Payload, pk.TopicName)
 	}
 }
+
+// TestUnjournaledAckedAtOnceYetInOrder: a QoS 1 publish the journal does not keep is
+// acknowledged at once while no PUBACK of its client waits, but one published behind a message
+// still waiting for its journal waits its turn.
+func TestUnjournaledAckedAtOnceYetInOrder(t *testing.T) {
+	e := newEnv(t)
+	j := &gateJournal{open: make(chan struct{})}
+	e.broker.Close()
+	e.start(e.addr, func(o *mqtt.Options) { o.Journal = j })
+	var opened sync.Once
+	openGate := func() { opened.Do(func() { close(j.open) }) }
+	t.Cleanup(openGate) // before the broker closes (cleanups run last first): it waits for its ackers
+	c := dialV5(t, e.addr)
+	if code := c.connect("inorder", rootKey, rootSecret, nil); code != 0 {
+		t.Fatalf("CONNACK %#x", code)
+	}
+	publish := func(id uint16, topic string) {
+		c.send(packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Publish, Qos: 1},
+			PacketID: id, TopicName: topic, Payload: []byte("x")}, (*packets.Packet).PublishEncode)
+	}
+	publish(1, "pipe/free")
+	if pk := c.expect(packets.Puback); pk.PacketID != 1 {
+		t.Fatalf("PUBACK %d, want 1", pk.PacketID)
+	}
+	publish(2, "pipe/t") // waits for the journal
+	publish(3, "pipe/free")
+	c.conn.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+	if _, err := c.r.Peek(1); err == nil {
+		pk, _ := c.read()
+		t.Fatalf("packet type %d id %d while publish 2 waits for its journal: publish 3 overtook it", pk.FixedHeader.Type, pk.PacketID)
+	}
+	openGate()
+	for _, want := range []uint16{2, 3} {
+		if pk := c.expect(packets.Puback); pk.PacketID != want {
+			t.Fatalf("PUBACK %d, want %d", pk.PacketID, want)
+		}
+	}
+	publish(4, "pipe/free") // nothing waits any more: at once again
+	if pk := c.expect(packets.Puback); pk.PacketID != 4 {
+		t.Fatalf("PUBACK %d, want 4", pk.PacketID)
+	}
+}
