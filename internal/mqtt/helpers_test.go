@@ -23,7 +23,7 @@ const (
 // env is a broker with a real key store: the root key, a reader of sensors/, a writer of
 // sensors/ and a key with no grants at all.
 type env struct {
-	t       *testing.T
+	t       testing.TB
 	keys    *iam.Store
 	broker  *mqtt.Broker
 	addr    string
@@ -31,7 +31,7 @@ type env struct {
 	secrets map[string]string
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t testing.TB) *env {
 	t.Helper()
 	db, err := metastore.Open(t.TempDir(), metastore.Options{}, nil)
 	if err != nil {
