@@ -50,9 +50,11 @@ minicloud generated a root key for this node (shown once):
 It is stored in %s (mode 0600); see it again with:  cat %s
 Use it with any S3 client, e.g.
   export AWS_ACCESS_KEY_ID=%s AWS_SECRET_ACCESS_KEY=%s
+and with MQTT clients as user name and password (the broker is on :1883 unless --mqtt says otherwise):
+  mosquitto_pub -h HOST -u %s -P %s -t sensors/t1 -m '{"t": 21.5}'
 or set MINICLOUD_ROOT_ACCESS_KEY / MINICLOUD_ROOT_SECRET_KEY to choose your own.
 
-`, c.AccessKey, c.SecretKey, path, path, c.AccessKey, c.SecretKey)
+`, c.AccessKey, c.SecretKey, path, path, c.AccessKey, c.SecretKey, c.AccessKey, c.SecretKey)
 	return c.AccessKey, c.SecretKey, nil
 }
 
