@@ -15,33 +15,33 @@ import (
 
 // Serve is the configuration of `minicloud serve`.
 type Serve struct {
-	Data   string // data directory
-	S3     string // S3 API (and admin API) listen address
-	Region string // region reported to S3 clients and expected in signatures
-	Domain string // base domain for virtual-hosted-style bucket addressing ("" = path style only)
-	MQTT   string // MQTT listen address ("" = off)
+	Data     string // data directory
+	S3       string // S3 API (and admin API) listen address
+	Region   string // region reported to S3 clients and expected in signatures
+	Domain   string // base domain for virtual-hosted-style bucket addressing ("" = path style only)
+	MQTT     string // MQTT listen address ("" = off)
+	MQTTTLS  string // MQTT over TLS listen address ("" = off; needs TLSCert, TLSKey)
+	MQTTWS   string // MQTT over WebSocket listen address ("" = off)
+	MQTTWSS  string // MQTT over WebSocket in TLS listen address ("" = off; needs TLSCert, TLSKey)
+	TLSCert  string // PEM certificate (chain) file for the TLS listeners
+	TLSKey   string // PEM private key file for the TLS listeners
+	Mesh     string // node-to-node listen address ("" = single node)
+	Site     string // site this node belongs to
+	Join     string // comma-separated mesh addresses of existing nodes
+	Console  string // web console listen address ("" = off)
+	LogLevel string // debug, info, warn, error
+	NodeID   string // stable node id ("" = the one kept in the data dir, created at first start)
+	RPC      string // node-to-node data RPC listen address ("" = the --mesh host, any free port)
+	Replicas int    // copies of each object in the site (RF)
+	WriteQ   int    // replicas that must have a write on disk before it is acknowledged (W)
+	ReadQ    int    // replicas a read waits for (R)
+	// ReadLeases: a node reads a key from its own replica alone while it holds a lease from the
+	// key's other replicas; writes wait for lease holders (internal/replicate/lease.go).
+	ReadLeases bool
 	// MQTTDefault: MQTT is the embedded default (:1883), not the user's choice. A second node
 	// started on the same host (tests, a site tried out on one machine) then finds the port
 	// taken: it warns and runs without that listener instead of refusing to start.
 	MQTTDefault bool
-	MQTTTLS     string // MQTT over TLS listen address ("" = off; needs TLSCert, TLSKey)
-	MQTTWS      string // MQTT over WebSocket listen address ("" = off)
-	MQTTWSS     string // MQTT over WebSocket in TLS listen address ("" = off; needs TLSCert, TLSKey)
-	TLSCert     string // PEM certificate (chain) file for the TLS listeners
-	TLSKey      string // PEM private key file for the TLS listeners
-	Mesh        string // node-to-node listen address ("" = single node)
-	Site        string // site this node belongs to
-	Join        string // comma-separated mesh addresses of existing nodes
-	Console     string // web console listen address ("" = off)
-	LogLevel    string // debug, info, warn, error
-	NodeID      string // stable node id ("" = the one kept in the data dir, created at first start)
-	RPC         string // node-to-node data RPC listen address ("" = the --mesh host, any free port)
-	Replicas    int    // copies of each object in the site (RF)
-	WriteQ      int    // replicas that must have a write on disk before it is acknowledged (W)
-	ReadQ       int    // replicas a read waits for (R)
-	// ReadLeases: a node reads a key from its own replica alone while it holds a lease from the
-	// key's other replicas; writes wait for lease holders (internal/replicate/lease.go).
-	ReadLeases bool
 	// Cross-site repair (anti-entropy, drain, tombstone purge) period, and how old a tombstone must
 	// be before it may be purged (besides being known everywhere); see internal/replicate/geosync.go.
 	GeoSyncEvery   time.Duration
