@@ -120,7 +120,7 @@ start_site() {
 	fi
 	mkdir -p "$WORK/$site"
 	MINICLOUD_PPROF_ADDR=$pprof MINICLOUD_ROOT_ACCESS_KEY=$ACCESS MINICLOUD_ROOT_SECRET_KEY=$SECRET MINICLOUD_MESH_SECRET=$MESH_SECRET \
-		"$WORK/bin/minicloud" serve --site "$site" --data "$WORK/$site" --s3 "$s3" --mesh "$mesh" \
+		"$WORK/bin/minicloud" serve --site "$site" --data "$WORK/$site" --s3 "$s3" --mesh "$mesh" --mqtt= \
 		${join:+--join "$join"} --log-level warn >"$WORK/$site.log" 2>&1 &
 	PID[$site]=$! S3[$site]=$s3
 	if ! wait_serving "${PID[$site]}" "$s3"; then

@@ -140,7 +140,7 @@ start_minicloud() {
 	mkdir -p "$WORK/minicloud"
 	# shellcheck disable=SC2086 # MINICLOUD_EXTRA_ARGS is a list of words
 	MINICLOUD_ROOT_ACCESS_KEY=$ACCESS MINICLOUD_ROOT_SECRET_KEY=$SECRET \
-		"$WORK/bin/minicloud" serve --data "$WORK/minicloud" --s3 "127.0.0.1:$port" \
+		"$WORK/bin/minicloud" serve --data "$WORK/minicloud" --s3 "127.0.0.1:$port" --mqtt= \
 		${MINICLOUD_EXTRA_ARGS:-} >"$WORK/minicloud.log" 2>&1 &
 	MC_PID=$!
 	ENDPOINT[minicloud]=127.0.0.1:$port PID_OF[minicloud]=$MC_PID

@@ -114,7 +114,7 @@ start() {
 	[[ -n "${S3[$n]:-}" ]] || S3[$n]=127.0.0.1:$(free_port)
 	[[ -z "${PROFILE_DIR:-}" || -n "${PPROF[$n]:-}" ]] || PPROF[$n]=127.0.0.1:$(free_port)
 	MINICLOUD_PPROF_ADDR=${PPROF[$n]:-} MINICLOUD_ROOT_ACCESS_KEY=$ACCESS MINICLOUD_ROOT_SECRET_KEY=$SECRET MINICLOUD_MESH_SECRET=$MESH_SECRET \
-		"$WORK/bin/minicloud" serve --data "$WORK/$n" --s3 "${S3[$n]}" --log-level warn "$@" >>"$WORK/$n.log" 2>&1 &
+		"$WORK/bin/minicloud" serve --data "$WORK/$n" --s3 "${S3[$n]}" --log-level warn --mqtt= "$@" >>"$WORK/$n.log" 2>&1 &
 	PID[$n]=$! PIDS+=($!)
 	wait_serving "${PID[$n]}" "${S3[$n]}" || { tail -n 20 "$WORK/$n.log" >&2; echo "$n did not start" >&2; exit 1; }
 }
