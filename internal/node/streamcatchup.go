@@ -74,36 +74,33 @@ func (r *streamRepl) catchUpLoop() {
 // fetcher asks the node at addr for its Local entries of a stream.
 func (r *streamRepl) fetcher(addr string) stream.Fetch {
 	return func(ctx context.Context, name string, from uint64) (stream.PeerBatch, error) {
-		ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		defer cancel()
 		q := url.Values{"stream": {name}, "from": {strconv.FormatUint(from, 10)}}
-		var body []byte
-		if err := r.client.Get(ctx, addr, catchUpPath+"?"+q.Encode(), &body); err != nil {
-			return stream.PeerBatch{}, fmt.Errorf("ask for stream %s from %d: %w", name, from, err)
-		}
-		if len(body) == 0 {
-			return stream.PeerBatch{}, fmt.Errorf("ask for stream %s: %w", name, stream.ErrNotFound)
-		}
-		return stream.DecodePeerBatch(body)
+		return r.getBatch(ctx, addr, catchUpPath, q, fmt.Sprintf("stream %s from %d", name, from))
 	}
 }
 
 // relayFetcher asks the node at addr for its copies of another node's entries.
 func (r *streamRepl) relayFetcher(addr string) stream.RelayFetch {
 	return func(ctx context.Context, name, origin string, after, pos uint64, since time.Time) (stream.PeerBatch, error) {
-		ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		defer cancel()
 		q := url.Values{"stream": {name}, "origin": {origin}, "after": {strconv.FormatUint(after, 10)},
 			"pos": {strconv.FormatUint(pos, 10)}, "since": {strconv.FormatInt(since.UnixNano(), 10)}}
-		var body []byte
-		if err := r.client.Get(ctx, addr, relayPath+"?"+q.Encode(), &body); err != nil {
-			return stream.PeerBatch{}, fmt.Errorf("ask for stream %s of %s: %w", name, origin, err)
-		}
-		if len(body) == 0 {
-			return stream.PeerBatch{}, fmt.Errorf("ask for stream %s: %w", name, stream.ErrNotFound)
-		}
-		return stream.DecodePeerBatch(body)
+		return r.getBatch(ctx, addr, relayPath, q, fmt.Sprintf("stream %s of %s", name, origin))
 	}
+}
+
+// getBatch asks the node at addr for a batch of stream entries (what names it in errors); an
+// empty answer means the node has no such stream.
+func (r *streamRepl) getBatch(ctx context.Context, addr, path string, q url.Values, what string) (stream.PeerBatch, error) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	var body []byte
+	if err := r.client.Get(ctx, addr, path+"?"+q.Encode(), &body); err != nil {
+		return stream.PeerBatch{}, fmt.Errorf("ask for %s: %w", what, err)
+	}
+	if len(body) == 0 {
+		return stream.PeerBatch{}, fmt.Errorf("ask for %s: %w", what, stream.ErrNotFound)
+	}
+	return stream.DecodePeerBatch(body)
 }
 
 func (r *streamRepl) serveRelay(w http.ResponseWriter, req *http.Request) {
