@@ -1,31 +1,37 @@
 package rulesrt
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"sort"
 	"strings"
 
+	"github.com/minicloud/minicloud/internal/metastore"
 	"github.com/minicloud/minicloud/internal/rules"
 	"github.com/minicloud/minicloud/internal/rules/sql"
 )
 
-// Metastore keys of this package (tags not used elsewhere: see object/keys.go and iam/store.go):
+// Metastore keys of this package (tags not used elsewhere: see object/keys.go, iam/store.go and
+// stream/registry.go):
 //
-//	'q' stream                       -> streamRecord
+//	'S' stream                       -> streamRecord
 //	'y' 'd' rule                     -> ruleRecord
 //	'y' 'c' rule                     -> the rule's last checkpoint (rules.Rule.Snapshot)
 //	'y' 'o' rule 0 action(2) seq(8)  -> a webhook body waiting in the outbox
 //
 // Rule names hold no 0 byte (rules.ParseRule checks), so the 0 ends a name in outbox keys.
 const (
-	tagStream  = 'q'
-	tagRule    = 'y'
-	subDef     = 'd'
-	subCkpt    = 'c'
-	subOutbox  = 'o'
-	syncWrites = true
+	tagStream = 'S'
+	// oldTagStream held stream records until the object store's multipart part records took
+	// 'q' too ('q' bucket 0 key 0 uploadID 0 part): migrateStreamKeys moves them.
+	oldTagStream = 'q'
+	tagRule      = 'y'
+	subDef       = 'd'
+	subCkpt      = 'c'
+	subOutbox    = 'o'
+	syncWrites   = true
 )
 
 func streamKey(name string) []byte         { return append([]byte{tagStream}, name...) }
@@ -45,7 +51,35 @@ type SQLResult struct {
 	Stream  *rules.Stream `json:"stream,omitempty"`
 }
 
+// migrateStreamKeys moves the stream records of an older version from 'q' to tagStream, leaving
+// the object store's part records, which share that tag, alone: a stream name is a SQL
+// identifier and holds no 0 byte, a part key holds three.
+func migrateStreamKeys(db *metastore.DB) error {
+	b := db.NewBatch()
+	defer b.Close()
+	moved := 0
+	err := scan(db, []byte{oldTagStream}, func(k, v []byte) error {
+		if bytes.IndexByte(k[1:], 0) >= 0 {
+			return nil // a part record
+		}
+		b.Set(append([]byte{tagStream}, k[1:]...), append([]byte(nil), v...))
+		b.Delete(append([]byte(nil), k...))
+		moved++
+		return nil
+	})
+	if err != nil || moved == 0 {
+		return err
+	}
+	if err := b.Commit(syncWrites); err != nil {
+		return fmt.Errorf("move stream records to their own tag: %w", err)
+	}
+	return nil
+}
+
 func (rt *Runtime) loadStreams() error {
+	if err := migrateStreamKeys(rt.o.DB); err != nil {
+		return err
+	}
 	return scan(rt.o.DB, []byte{tagStream}, func(k, v []byte) error {
 		var rec streamRecord
 		if err := json.Unmarshal(v, &rec); err != nil {
