@@ -16,7 +16,7 @@ import (
 // message exactly once, under the same id as at its origin. Then n1 and n2 are SIGKILLed, and
 // everything is read back through n3 alone (the HTTP read and `minicloud stream tail`).
 func TestProcessSiteNodeCatchesUpAfterKill(t *testing.T) {
-	n1, n2, n3 := startSiteWithStream(t)
+	n1, n2, n3 := startSiteWithStream(t, 0)
 	warm := n1.client(t, "warm")
 	if tok := warm.Publish("tele/warm", 1, false, "warm:0"); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
 		t.Fatalf("publish with every node up: %v", tok.Error())
@@ -122,7 +122,7 @@ func TestProcessSiteNodeCatchesUpAfterKill(t *testing.T) {
 // QoS 1 (acknowledged with a copy on n2); then n1 is SIGKILLed too, and n3 restarted: it gets
 // every acknowledged message from n2's copies, exactly once, under n1's ids.
 func TestProcessSiteNodeCatchesUpThroughPeer(t *testing.T) {
-	n1, _, n3 := startSiteWithStream(t) // n2 keeps the copies n3 catches up from
+	n1, _, n3 := startSiteWithStream(t, 0) // n2 keeps the copies n3 catches up from
 	warm := n1.client(t, "warm")
 	if tok := warm.Publish("tele/warm", 1, false, "warm:0"); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
 		t.Fatalf("publish with every node up: %v", tok.Error())

@@ -13,11 +13,10 @@ import (
 	"github.com/minicloud/minicloud/internal/testserver"
 )
 
-// startSiteNode starts a node of a multi-node site (RF=3, W=2); join is the gossip address of
-// a node to join ("" for the first).
 // startSiteWithStream starts a 3-node site "s" with a stream "tele" on tele/# that every node
-// knows, and waits until each node's replication sees the others.
-func startSiteWithStream(t *testing.T) (n1, n2, n3 *proc) {
+// knows, created through the node of index creator (0 for n1), and waits until each node's
+// replication sees the others.
+func startSiteWithStream(t *testing.T, creator int) (n1, n2, n3 *proc) {
 	t.Helper()
 	n1, mesh := startSiteNode(t, "s", "n1", "")
 	n2, _ = startSiteNode(t, "s", "n2", mesh)
@@ -25,7 +24,7 @@ func startSiteWithStream(t *testing.T) (n1, n2, n3 *proc) {
 	eventually(t, 30*time.Second, "the site forms", func() bool {
 		return strings.Count(n1.cli(t, "status"), " alive ") >= 3
 	})
-	n1.cli(t, "stream", "create", "tele", "--topics", "tele/#")
+	[]*proc{n1, n2, n3}[creator].cli(t, "stream", "create", "tele", "--topics", "tele/#")
 	for _, p := range []*proc{n1, n2, n3} {
 		eventually(t, 30*time.Second, "the definition spreads", func() bool { return describes(p, "tele") })
 	}
@@ -33,6 +32,8 @@ func startSiteWithStream(t *testing.T) (n1, n2, n3 *proc) {
 	return n1, n2, n3
 }
 
+// startSiteNode starts a node of a multi-node site (RF=3, W=2); join is the gossip address of
+// a node to join ("" for the first).
 func startSiteNode(t *testing.T, site, id, join string) (*proc, string) {
 	t.Helper()
 	if testing.Short() {
@@ -101,17 +102,7 @@ func pipelinedPublisher(t *testing.T, c paho.Client, name string, stop chan stru
 // in the middle. Every message n1 acknowledged is in the logs of the surviving nodes (stream
 // logs are replicated within the site before the PUBACK), and in n1's own log once it is back.
 func TestProcessSiteNodeKilledLosesNoAckedMessage(t *testing.T) {
-	n1, mesh := startSiteNode(t, "s", "n1", "")
-	n2, _ := startSiteNode(t, "s", "n2", mesh)
-	n3, _ := startSiteNode(t, "s", "n3", mesh)
-	eventually(t, 30*time.Second, "the site forms", func() bool {
-		return strings.Count(n1.cli(t, "status"), " alive ") >= 3
-	})
-	n2.cli(t, "stream", "create", "tele", "--topics", "tele/#")
-	for _, p := range []*proc{n1, n2, n3} {
-		eventually(t, 30*time.Second, "the definition spreads", func() bool { return describes(p, "tele") })
-	}
-	time.Sleep(time.Second) // every node's replication sees the others (it refreshes every 500 ms)
+	n1, n2, n3 := startSiteWithStream(t, 1) // created through n2, not the node killed below
 
 	var mu sync.Mutex
 	acked := map[string]*[]int{}
@@ -165,7 +156,7 @@ func TestProcessSiteNodeKilledLosesNoAckedMessage(t *testing.T) {
 // to gossip for a while, silent), a QoS 1 publish on n1 gets no PUBACK, because the stream log
 // copy on a second node is not there; once n3 thaws, the PUBACK comes and n3's log has it.
 func TestProcessSiteAckWaitsForPeerCopy(t *testing.T) {
-	n1, n2, n3 := startSiteWithStream(t)
+	n1, n2, n3 := startSiteWithStream(t, 0)
 	pub := n1.client(t, "pub")
 	if tok := pub.Publish("tele/x", 1, false, "warm-up"); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
 		t.Fatalf("publish with every node up: %v", tok.Error())
